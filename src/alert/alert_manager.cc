@@ -1,0 +1,157 @@
+#include "alert/alert_manager.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace aquawatch {
+
+std::string_view PriorityName(AlertPriority p) {
+  switch (p) {
+    case AlertPriority::kHigh:
+      return "high";
+    case AlertPriority::kMedium:
+      return "medium";
+    case AlertPriority::kLow:
+      return "low";
+  }
+  return "unknown";
+}
+
+std::string_view AlertEventTypeName(AlertEvent::Type t) {
+  switch (t) {
+    case AlertEvent::Type::kOpened:
+      return "opened";
+    case AlertEvent::Type::kUpdated:
+      return "updated";
+    case AlertEvent::Type::kResolved:
+      return "resolved";
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::string DedupKey(std::string_view sensor, std::string_view kind, std::string_view parameter) {
+  std::string key;
+  key.reserve(sensor.size() + kind.size() + parameter.size() + 2);
+  key.append(sensor).append(1, '\x1f').append(kind).append(1, '\x1f').append(parameter);
+  return key;
+}
+
+std::string Describe(std::string_view parameter, Level level, double value, double threshold) {
+  const char* side = IsLow(level) ? "below" : "above";
+  const char* severity = IsCritical(level) ? "critical" : "warning";
+  return fmt::format("{} {} is {} the {} limit {}", parameter, value, side, severity, threshold);
+}
+
+}  // namespace
+
+void AlertManager::OnThresholdTransition(const ThresholdTransition& t) {
+  if (t.from == t.to) return;
+  std::string_view parameter = ParameterName(t.parameter);
+  std::string key = DedupKey(t.sensor, "threshold", parameter);
+  std::lock_guard lock(mu_);
+  auto it = open_.find(key);
+  if (t.to == Level::kNormal) {
+    if (it == open_.end()) return;
+    Alert& alert = alerts_.at(it->second);
+    alert.open = false;
+    alert.resolved_ns = t.reading_time_ns;
+    alert.value = t.value;
+    alert.received_ns = t.received_ns;
+    alert.message = fmt::format("{} back to normal at {}", parameter, t.value);
+    open_.erase(it);
+    ++resolved_count_;
+    Publish(AlertEvent::Type::kResolved, alert);
+    TrimResolved();
+    return;
+  }
+  AlertPriority priority = IsCritical(t.to) ? AlertPriority::kHigh : AlertPriority::kMedium;
+  if (it != open_.end()) {
+    Alert& alert = alerts_.at(it->second);
+    alert.level = t.to;
+    alert.priority = priority;
+    alert.value = t.value;
+    alert.threshold = t.threshold;
+    alert.reading_time_ns = t.reading_time_ns;
+    alert.received_ns = t.received_ns;
+    alert.message = Describe(parameter, t.to, t.value, t.threshold);
+    Publish(AlertEvent::Type::kUpdated, alert);
+    return;
+  }
+  Alert alert;
+  alert.id = next_id_++;
+  alert.sensor = t.sensor;
+  alert.site = t.site;
+  alert.zone = t.zone;
+  alert.kind = "threshold";
+  alert.parameter = parameter;
+  alert.level = t.to;
+  alert.priority = priority;
+  alert.value = t.value;
+  alert.threshold = t.threshold;
+  alert.reading_time_ns = t.reading_time_ns;
+  alert.received_ns = t.received_ns;
+  alert.opened_ns = t.reading_time_ns;
+  alert.message = Describe(parameter, t.to, t.value, t.threshold);
+  open_.emplace(std::move(key), alert.id);
+  auto [pos, inserted] = alerts_.emplace(alert.id, std::move(alert));
+  Publish(AlertEvent::Type::kOpened, pos->second);
+}
+
+void AlertManager::Publish(AlertEvent::Type type, const Alert& alert) {
+  if (listeners_.empty()) return;
+  AlertEvent event{type, alert};
+  for (AlertListener* l : listeners_) l->OnAlertEvent(event);
+}
+
+void AlertManager::TrimResolved() {
+  // Oldest resolved alerts go first; open ones are never dropped.
+  for (auto it = alerts_.begin(); resolved_count_ > max_resolved_kept_ && it != alerts_.end();) {
+    if (!it->second.open) {
+      it = alerts_.erase(it);
+      --resolved_count_;
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::vector<Alert> AlertManager::List(Filter filter, std::size_t limit,
+                                      std::string_view sensor) const {
+  std::lock_guard lock(mu_);
+  std::vector<Alert> out;
+  for (auto it = alerts_.rbegin(); it != alerts_.rend() && out.size() < limit; ++it) {
+    const Alert& a = it->second;
+    if (filter == Filter::kOpen && !a.open) continue;
+    if (filter == Filter::kResolved && a.open) continue;
+    if (!sensor.empty() && a.sensor != sensor) continue;
+    out.push_back(a);
+  }
+  return out;
+}
+
+std::optional<Alert> AlertManager::Get(std::uint64_t id) const {
+  std::lock_guard lock(mu_);
+  auto it = alerts_.find(id);
+  if (it == alerts_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::size_t AlertManager::OpenCount() const {
+  std::lock_guard lock(mu_);
+  return open_.size();
+}
+
+void AlertManager::AddListener(AlertListener* listener) {
+  std::lock_guard lock(mu_);
+  listeners_.push_back(listener);
+}
+
+void AlertManager::RemoveListener(AlertListener* listener) {
+  std::lock_guard lock(mu_);
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener),
+                   listeners_.end());
+}
+
+}  // namespace aquawatch

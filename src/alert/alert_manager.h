@@ -1,0 +1,97 @@
+// AlertManager: the in-memory list of alerts and their open/resolved lifecycle (alerts v0).
+//
+// Shard threads report threshold transitions; the manager opens one alert per (sensor, kind,
+// parameter), updates its severity while it stays open, resolves it when the value is back to
+// normal, and tells its listeners each time. The alerting issue adds acknowledgement,
+// escalation, silences and channels on top of this seam.
+// Thread-safety: every method may be called from any thread. Listeners are called with the
+// manager's lock held, in event order, and must not block or call back into the manager.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/reading.h"
+#include "detect/rules.h"
+
+namespace aquawatch {
+
+enum class AlertPriority : std::uint8_t { kHigh, kMedium, kLow };
+std::string_view PriorityName(AlertPriority p);
+
+struct Alert {
+  std::uint64_t id = 0;
+  std::string sensor, site, zone;
+  std::string kind;       // "threshold"
+  std::string parameter;  // e.g. "free_chlorine_mg_l"
+  Level level = Level::kNormal;
+  AlertPriority priority = AlertPriority::kMedium;
+  double value = 0;      // the reading that caused the latest change
+  double threshold = 0;  // the limit that was crossed
+  std::int64_t reading_time_ns = 0;  // sensor time of that reading
+  std::int64_t received_ns = 0;      // when aquawatch received it (for latency)
+  std::int64_t opened_ns = 0;        // sensor time the alert opened
+  std::int64_t resolved_ns = 0;      // sensor time it resolved; 0 while open
+  bool open = true;
+  std::string message;
+};
+
+struct AlertEvent {
+  enum class Type : std::uint8_t { kOpened, kUpdated, kResolved };
+  Type type;
+  Alert alert;
+};
+std::string_view AlertEventTypeName(AlertEvent::Type t);
+
+class AlertListener {
+ public:
+  virtual ~AlertListener() = default;
+  virtual void OnAlertEvent(const AlertEvent& event) = 0;
+};
+
+struct ThresholdTransition {
+  std::string_view sensor, site, zone;
+  ParameterId parameter;
+  Level from, to;
+  double value;
+  double threshold;
+  std::int64_t reading_time_ns;
+  std::int64_t received_ns;
+};
+
+class AlertManager {
+ public:
+  explicit AlertManager(std::size_t max_resolved_kept = 10000)
+      : max_resolved_kept_(max_resolved_kept) {}
+
+  void OnThresholdTransition(const ThresholdTransition& t);
+
+  enum class Filter { kAll, kOpen, kResolved };
+  // Newest first.
+  std::vector<Alert> List(Filter filter, std::size_t limit, std::string_view sensor = {}) const;
+  std::optional<Alert> Get(std::uint64_t id) const;
+  std::size_t OpenCount() const;
+
+  // REQUIRES: the listener outlives the manager or is removed first.
+  void AddListener(AlertListener* listener);
+  void RemoveListener(AlertListener* listener);
+
+ private:
+  void Publish(AlertEvent::Type type, const Alert& alert);
+  void TrimResolved();
+
+  const std::size_t max_resolved_kept_;
+  mutable std::mutex mu_;
+  std::uint64_t next_id_ = 1;
+  std::map<std::uint64_t, Alert> alerts_;                // by id, ascending
+  std::unordered_map<std::string, std::uint64_t> open_;  // dedup key -> id
+  std::size_t resolved_count_ = 0;
+  std::vector<AlertListener*> listeners_;
+};
+
+}  // namespace aquawatch

@@ -1,0 +1,352 @@
+#include "api/rest.h"
+
+#include <charconv>
+#include <fmt/format.h>
+
+#include "api/alert_json.h"
+#include "api/json_writer.h"
+
+namespace aquawatch {
+namespace {
+
+// How a write endpoint reports errors: InfluxDB v1 and v2 shapes, or aquawatch's own.
+enum class WriteFlavor { kJsonApi, kInfluxV1, kInfluxV2 };
+
+HttpResponse JsonError(int status, std::string_view message, WriteFlavor flavor) {
+  HttpResponse r;
+  r.status = status;
+  if (flavor == WriteFlavor::kInfluxV2) {
+    r.body = R"({"code":)";
+    AppendJsonString(r.body, status == 400 ? "invalid" : status == 429 ? "too many requests"
+                                                                         : "unavailable");
+    r.body += R"(,"message":)";
+  } else {
+    r.body = R"({"error":)";
+  }
+  AppendJsonString(r.body, message);
+  r.body += "}";
+  return r;
+}
+
+HttpResponse Error(int status, std::string_view message) {
+  return JsonError(status, message, WriteFlavor::kJsonApi);
+}
+
+std::string DescribeError(const DecodeError& e) {
+  if (e.line == 0) return e.reason;
+  if (e.field.empty()) return fmt::format("line {}: {}", e.line, e.reason);
+  return fmt::format("line {}: field \"{}\": {}", e.line, e.field, e.reason);
+}
+
+// The body for a write with rejected lines. InfluxDB answers a partial write with 400 and an
+// "error" (v1) or "message" (v2) naming the first problem; the extra fields list them all.
+HttpResponse PartialWrite(const DecodeOutcome& outcome, const std::vector<DecodeError>& errors,
+                          WriteFlavor flavor) {
+  std::string summary = fmt::format(
+      "{}: {} ({} of {} readings rejected, {} accepted)",
+      outcome.accepted > 0 ? "partial write" : "unable to parse",
+      errors.empty() ? std::string("bad input") : DescribeError(errors.front()), outcome.rejected,
+      outcome.accepted + outcome.rejected, outcome.accepted);
+  HttpResponse r;
+  r.status = 400;
+  r.body = flavor == WriteFlavor::kInfluxV2 ? R"({"code":"invalid","message":)" : R"({"error":)";
+  AppendJsonString(r.body, summary);
+  AppendJsonKey(r.body, "accepted");
+  AppendJsonInt(r.body, static_cast<std::int64_t>(outcome.accepted));
+  AppendJsonKey(r.body, "rejected");
+  AppendJsonInt(r.body, static_cast<std::int64_t>(outcome.rejected));
+  AppendJsonKey(r.body, "errors");
+  r.body += "[";
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    if (i > 0) r.body += ",";
+    r.body += R"({"line":)";
+    AppendJsonInt(r.body, errors[i].line);
+    AppendJsonKey(r.body, "field");
+    AppendJsonString(r.body, errors[i].field);
+    AppendJsonKey(r.body, "reason");
+    AppendJsonString(r.body, errors[i].reason);
+    r.body += "}";
+  }
+  r.body += "]}";
+  return r;
+}
+
+bool ParseSize(const std::string* text, std::size_t fallback, std::size_t max, std::size_t* out,
+               std::string* error, std::string_view name) {
+  if (text == nullptr) {
+    *out = fallback;
+    return true;
+  }
+  std::size_t v = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (ec != std::errc() || end != text->data() + text->size() || v == 0 || v > max) {
+    *error = fmt::format("query parameter \"{}\" must be an integer from 1 to {}, got \"{}\"",
+                         name, max, *text);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+void AppendSensorJson(std::string& out, const SensorSnapshot& s) {
+  out += R"({"id":)";
+  AppendJsonString(out, s.id);
+  AppendJsonKey(out, "site");
+  AppendJsonString(out, s.site);
+  AppendJsonKey(out, "zone");
+  AppendJsonString(out, s.zone);
+  AppendJsonKey(out, "time");
+  AppendJsonString(out, FormatRfc3339(s.last_time_ns));
+  AppendJsonKey(out, "time_ns");
+  AppendJsonInt(out, s.last_time_ns);
+  AppendJsonKey(out, "received_at");
+  AppendJsonString(out, FormatRfc3339(s.last_arrival_ns));
+  AppendJsonKey(out, "first_seen_at");
+  AppendJsonString(out, FormatRfc3339(s.first_seen_ns));
+  AppendJsonKey(out, "readings");
+  AppendJsonInt(out, static_cast<std::int64_t>(s.readings));
+  AppendJsonKey(out, "values");
+  out += "{";
+  for (std::size_t i = 0; i < s.values.size(); ++i) {
+    AppendJsonKey(out, s.values[i].first, i == 0);
+    AppendJsonNumber(out, s.values[i].second);
+  }
+  out += "}";
+  AppendJsonKey(out, "levels");
+  out += "{";
+  for (std::size_t i = 0; i < s.levels.size(); ++i) {
+    AppendJsonKey(out, s.levels[i].first, i == 0);
+    AppendJsonString(out, s.levels[i].second);
+  }
+  out += "}}";
+}
+
+class ApiHandlerImpl final : public HttpHandler {
+ public:
+  ApiHandlerImpl(Pipeline& pipeline, AlertManager& alerts, MetricsRegistry& metrics, Clock& clock,
+                 const ApiOptions& options)
+      : pipeline_(pipeline),
+        alerts_(alerts),
+        metrics_(metrics),
+        clock_(clock),
+        options_(options),
+        json_channel_(pipeline, metrics, "http_json"),
+        influx_channel_(pipeline, metrics, "http_line_protocol"),
+        requests_(metrics.AddCounter("aquawatch_http_requests_total", "HTTP requests handled")) {}
+
+  void Handle(HttpRequest&& req, Respond respond) override {
+    requests_.Add();
+    const std::string& p = req.path;
+    if (p == "/write") return Write(std::move(req), std::move(respond), WriteFlavor::kInfluxV1);
+    if (p == "/api/v2/write") {
+      return Write(std::move(req), std::move(respond), WriteFlavor::kInfluxV2);
+    }
+    if (p == "/api/v1/readings") {
+      return Write(std::move(req), std::move(respond), WriteFlavor::kJsonApi);
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+      return respond(Error(405, fmt::format("{} is not allowed on {}", req.method, p)));
+    }
+    if (p == "/healthz") return respond(Json(R"({"status":"ok"})"));
+    if (p == "/readyz") {
+      if (pipeline_.Healthy()) return respond(Json(R"({"status":"ready"})"));
+      return respond(Error(503, "a shard has failed and stopped accepting writes; see the log"));
+    }
+    if (p == "/metrics") {
+      HttpResponse r;
+      r.content_type = "text/plain; version=0.0.4";
+      r.body = metrics_.RenderPrometheus();
+      return respond(std::move(r));
+    }
+    if (p == "/api/v1/sensors") return respond(ListSensors(req));
+    constexpr std::string_view kSensors = "/api/v1/sensors/";
+    if (p.size() > kSensors.size() && p.compare(0, kSensors.size(), kSensors) == 0) {
+      return respond(SensorRoute(std::string_view(p).substr(kSensors.size())));
+    }
+    if (p == "/api/v1/alerts") return respond(ListAlerts(req));
+    if (p == "/" || p == "/api/v1") return respond(Index());
+    respond(Error(404, fmt::format("no route for {} {}", req.method, p)));
+  }
+
+ private:
+  static HttpResponse Json(std::string body) {
+    HttpResponse r;
+    r.body = std::move(body);
+    return r;
+  }
+
+  void Write(HttpRequest&& req, Respond respond, WriteFlavor flavor) {
+    if (req.method != "POST") {
+      return respond(JsonError(405, "use POST to write readings", flavor));
+    }
+    LineProtocolOptions lp;
+    lp.default_time_ns = clock_.NowNs();
+    if (flavor != WriteFlavor::kJsonApi) {
+      // InfluxDB refuses writes that do not name a database (v1) or bucket (v2); so do we, so a
+      // misconfigured client finds out at once. aquawatch keeps one namespace for all of them.
+      const char* target = flavor == WriteFlavor::kInfluxV1 ? "db" : "bucket";
+      if (req.Query(target) == nullptr) {
+        return respond(JsonError(
+            400, flavor == WriteFlavor::kInfluxV1 ? "database is required" : "bucket is required",
+            flavor));
+      }
+      if (const std::string* precision = req.Query("precision")) {
+        auto parsed = ParsePrecision(*precision);
+        if (!parsed.ok()) return respond(JsonError(400, parsed.status().message(), flavor));
+        lp.precision = *parsed;
+      }
+    }
+    std::string inflated;
+    std::string_view body = req.body;
+    if (req.content_encoding == "gzip") {
+      auto out = Gunzip(req.body, options_.max_body_bytes);
+      if (!out.ok()) return respond(JsonError(400, out.status().message(), flavor));
+      inflated = std::move(out).value();
+      body = inflated;
+    } else if (!req.content_encoding.empty() && req.content_encoding != "identity") {
+      return respond(JsonError(
+          415, fmt::format("unsupported Content-Encoding \"{}\"", req.content_encoding), flavor));
+    }
+
+    IngestChannel& channel = flavor == WriteFlavor::kJsonApi ? json_channel_ : influx_channel_;
+    // Reused per I/O thread: Submit copies the readings, so the batch is free again at once.
+    thread_local ReadingBatch batch;
+    batch.Clear();
+    batch.arrival_ns = lp.default_time_ns;
+    auto errors = std::make_shared<std::vector<DecodeError>>();
+    WireFormat format =
+        flavor == WriteFlavor::kJsonApi ? WireFormat::kJson : WireFormat::kLineProtocol;
+    DecodeOutcome outcome = channel.Decode(format, body, lp, batch, *errors);
+    if (outcome.accepted == 0) {
+      if (outcome.rejected > 0) return respond(PartialWrite(outcome, *errors, flavor));
+      if (flavor == WriteFlavor::kJsonApi) {
+        return respond(JsonError(400, "no readings in the request body", flavor));
+      }
+      HttpResponse empty;
+      empty.status = 204;
+      return respond(std::move(empty));
+    }
+    Status s = channel.Submit(batch, [respond, outcome, errors, flavor](Status st) {
+      if (!st.ok()) {
+        return respond(JsonError(503, "readings could not be stored: " + st.message(), flavor));
+      }
+      if (outcome.rejected > 0) return respond(PartialWrite(outcome, *errors, flavor));
+      HttpResponse ok;
+      if (flavor == WriteFlavor::kJsonApi) {
+        ok.body = fmt::format(R"({{"accepted":{},"rejected":0}})", outcome.accepted);
+      } else {
+        ok.status = 204;
+      }
+      respond(std::move(ok));
+    });
+    if (!s.ok()) {
+      if (!pipeline_.Healthy()) return respond(JsonError(503, s.message(), flavor));
+      HttpResponse busy = JsonError(
+          429, "ingest queues are full; nothing from this request was stored, retry it", flavor);
+      busy.headers.emplace_back("Retry-After", "1");
+      respond(std::move(busy));
+    }
+  }
+
+  HttpResponse ListSensors(const HttpRequest& req) {
+    std::size_t limit = 0;
+    std::string error;
+    if (!ParseSize(req.Query("limit"), 1000, 100000, &limit, &error, "limit")) {
+      return Error(400, error);
+    }
+    const std::string* after = req.Query("after");
+    auto sensors = pipeline_.ListSensors(after != nullptr ? *after : "", limit);
+    std::string body = R"({"sensors":[)";
+    for (std::size_t i = 0; i < sensors.size(); ++i) {
+      if (i > 0) body += ",";
+      AppendSensorJson(body, sensors[i]);
+    }
+    body += "]";
+    AppendJsonKey(body, "total");
+    AppendJsonInt(body, static_cast<std::int64_t>(pipeline_.SensorCount()));
+    AppendJsonKey(body, "next_after");
+    if (sensors.size() == limit) {
+      AppendJsonString(body, sensors.back().id);
+    } else {
+      body += "null";
+    }
+    body += "}";
+    return Json(std::move(body));
+  }
+
+  HttpResponse SensorRoute(std::string_view rest) {
+    std::size_t slash = rest.find('/');
+    std::string_view id = rest.substr(0, slash);
+    std::string_view what = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+    if (std::string_view why = SensorIdError(id); !why.empty()) {
+      return Error(400, fmt::format("sensor id \"{}\" {}", id, why));
+    }
+    if (what != "latest" && !what.empty()) {
+      return Error(404, fmt::format("no route /api/v1/sensors/{{id}}/{}", what));
+    }
+    auto snap = pipeline_.Latest(id);
+    if (!snap) return Error(404, fmt::format("sensor \"{}\" has sent no readings", id));
+    std::string body;
+    AppendSensorJson(body, *snap);
+    return Json(std::move(body));
+  }
+
+  HttpResponse ListAlerts(const HttpRequest& req) {
+    AlertManager::Filter filter = AlertManager::Filter::kAll;
+    if (const std::string* state = req.Query("state")) {
+      if (*state == "open") {
+        filter = AlertManager::Filter::kOpen;
+      } else if (*state == "resolved") {
+        filter = AlertManager::Filter::kResolved;
+      } else if (*state != "all") {
+        return Error(400, fmt::format("query parameter \"state\" must be open, resolved or all, "
+                                      "got \"{}\"",
+                                      *state));
+      }
+    }
+    std::size_t limit = 0;
+    std::string error;
+    if (!ParseSize(req.Query("limit"), 1000, 100000, &limit, &error, "limit")) {
+      return Error(400, error);
+    }
+    const std::string* sensor = req.Query("sensor");
+    auto list = alerts_.List(filter, limit, sensor != nullptr ? *sensor : "");
+    std::string body = R"({"alerts":[)";
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (i > 0) body += ",";
+      AppendAlertJson(body, list[i]);
+    }
+    body += "]";
+    AppendJsonKey(body, "open");
+    AppendJsonInt(body, static_cast<std::int64_t>(alerts_.OpenCount()));
+    body += "}";
+    return Json(std::move(body));
+  }
+
+  static HttpResponse Index() {
+    return Json(
+        R"json({"service":"aquawatch","routes":["POST /api/v1/readings","POST /write",)json"
+        R"json("POST /api/v2/write","GET /api/v1/sensors","GET /api/v1/sensors/{id}/latest",)json"
+        R"json("GET /api/v1/alerts","GET /api/v1/stream (WebSocket)","GET /healthz",)json"
+        R"json("GET /readyz","GET /metrics"]})json");
+  }
+
+  Pipeline& pipeline_;
+  AlertManager& alerts_;
+  MetricsRegistry& metrics_;
+  Clock& clock_;
+  ApiOptions options_;
+  IngestChannel json_channel_;
+  IngestChannel influx_channel_;
+  Counter& requests_;
+};
+
+}  // namespace
+
+std::unique_ptr<HttpHandler> NewApiHandler(Pipeline& pipeline, AlertManager& alerts,
+                                           MetricsRegistry& metrics, Clock& clock,
+                                           const ApiOptions& options) {
+  return std::make_unique<ApiHandlerImpl>(pipeline, alerts, metrics, clock, options);
+}
+
+}  // namespace aquawatch

@@ -1,0 +1,384 @@
+#include "app/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fmt/format.h>
+#include <map>
+
+namespace aquawatch {
+namespace {
+
+Status ParseInt(const std::string& key, const std::string& text, long long lo, long long hi,
+                long long* out) {
+  long long v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi) {
+    return Status::InvalidArgument(
+        fmt::format("{}: expected an integer from {} to {}, got \"{}\"", key, lo, hi, text));
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+Status ParseBool(const std::string& key, const std::string& text, bool* out) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") {
+    *out = true;
+  } else if (text == "false" || text == "0" || text == "no" || text == "off") {
+    *out = false;
+  } else {
+    return Status::InvalidArgument(fmt::format("{}: expected true or false, got \"{}\"", key, text));
+  }
+  return Status::Ok();
+}
+
+Status ParseDouble(const std::string& key, const std::string& text, double* out) {
+  if (text == "none" || text == "") {
+    *out = std::nan("");
+    return Status::Ok();
+  }
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v)) {
+    return Status::InvalidArgument(
+        fmt::format("{}: expected a number (or \"none\"), got \"{}\"", key, text));
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+std::string PrecisionName(Precision p) {
+  switch (p) {
+    case Precision::kNanoseconds:
+      return "ns";
+    case Precision::kMicroseconds:
+      return "us";
+    case Precision::kMilliseconds:
+      return "ms";
+    case Precision::kSeconds:
+      return "s";
+    case Precision::kMinutes:
+      return "m";
+    case Precision::kHours:
+      return "h";
+  }
+  return "ns";
+}
+
+ConfigOption StringOption(std::string key, std::string help,
+                          std::function<std::string&(Config&)> field,
+                          std::function<Status(const std::string&)> check = nullptr) {
+  auto get_field = field;
+  return {std::move(key), std::move(help),
+          [field, check](Config& c, const std::string& v) -> Status {
+            if (check) {
+              Status s = check(v);
+              if (!s.ok()) return s;
+            }
+            field(c) = v;
+            return Status::Ok();
+          },
+          [get_field](const Config& c) { return get_field(const_cast<Config&>(c)); }};
+}
+
+template <typename Int>
+ConfigOption NumberOption(std::string key, std::string help, std::function<Int&(Config&)> field,
+                          long long lo, long long hi) {
+  std::string k = key;
+  return {std::move(key), std::move(help),
+          [field, k, lo, hi](Config& c, const std::string& v) -> Status {
+            long long n = 0;
+            Status s = ParseInt(k, v, lo, hi, &n);
+            if (s.ok()) field(c) = static_cast<Int>(n);
+            return s;
+          },
+          [field](const Config& c) { return std::to_string(field(const_cast<Config&>(c))); }};
+}
+
+std::string FormatLimit(double v) {
+  if (std::isinf(v) || std::isnan(v)) return "none";
+  return fmt::format("{}", v);
+}
+
+std::vector<ConfigOption> BuildOptions() {
+  std::vector<ConfigOption> o;
+  o.push_back(StringOption(
+      "role", "Which parts run: only \"all\" (everything, embedded storage) exists so far",
+      [](Config& c) -> std::string& { return c.role; },
+      [](const std::string& v) {
+        if (v == "all") return Status::Ok();
+        return Status::InvalidArgument(fmt::format(
+            "role: \"{}\" is not available yet; only \"all\" is implemented", v));
+      }));
+  o.push_back(StringOption("data_dir", "Directory for the shard logs",
+                           [](Config& c) -> std::string& { return c.pipeline.data_dir; }));
+  o.push_back(StringOption(
+      "log_level", "trace, debug, info, warn, error",
+      [](Config& c) -> std::string& { return c.log_level; }, [](const std::string& v) {
+        static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+        for (const char* l : levels) {
+          if (v == l) return Status::Ok();
+        }
+        return Status::InvalidArgument("log_level: expected trace, debug, info, warn or error");
+      }));
+  o.push_back(NumberOption<int>("io_threads", "Threads serving HTTP, WebSocket and TCP",
+                                [](Config& c) -> int& { return c.io_threads; }, 1, 64));
+  o.push_back(StringOption("http.address", "Address the HTTP API listens on",
+                           [](Config& c) -> std::string& { return c.http.address; }));
+  o.push_back(NumberOption<std::uint16_t>(
+      "http.port", "HTTP port (0 = any free port)",
+      [](Config& c) -> std::uint16_t& { return c.http.port; }, 0, 65535));
+  o.push_back(NumberOption<std::size_t>(
+      "http.max_body_bytes", "Largest request body, after gzip decompression",
+      [](Config& c) -> std::size_t& { return c.http.max_body_bytes; }, 1024, 1ll << 32));
+  o.push_back({"tcp.enabled", "Accept line protocol over TCP",
+               [](Config& c, const std::string& v) {
+                 return ParseBool("tcp.enabled", v, &c.tcp_enabled);
+               },
+               [](const Config& c) { return std::string(c.tcp_enabled ? "true" : "false"); }});
+  o.push_back(StringOption("tcp.address", "Address the TCP line-protocol listener binds",
+                           [](Config& c) -> std::string& { return c.tcp.address; }));
+  o.push_back(NumberOption<std::uint16_t>(
+      "tcp.port", "TCP line-protocol port (0 = any free port)",
+      [](Config& c) -> std::uint16_t& { return c.tcp.port; }, 0, 65535));
+  o.push_back({"tcp.precision", "Timestamp precision of TCP line protocol: ns, us, ms, s",
+               [](Config& c, const std::string& v) -> Status {
+                 auto p = ParsePrecision(v);
+                 if (!p.ok()) return Status::InvalidArgument("tcp.precision: " +
+                                                             p.status().message());
+                 c.tcp.precision = *p;
+                 return Status::Ok();
+               },
+               [](const Config& c) { return PrecisionName(c.tcp.precision); }});
+  o.push_back(StringOption("mqtt.broker", "MQTT broker URI, e.g. tcp://127.0.0.1:1883 (empty = off)",
+                           [](Config& c) -> std::string& { return c.mqtt.broker; }));
+  o.push_back(StringOption("mqtt.topic", "MQTT topic filter to subscribe to",
+                           [](Config& c) -> std::string& { return c.mqtt.topic; }));
+  o.push_back(StringOption("mqtt.client_id",
+                           "MQTT client id (unique per process: two clients with one id knock "
+                           "each other off)",
+                           [](Config& c) -> std::string& { return c.mqtt.client_id; }));
+  o.push_back(NumberOption<int>("mqtt.qos", "MQTT subscription QoS (0 or 1)",
+                                [](Config& c) -> int& { return c.mqtt.qos; }, 0, 1));
+  o.push_back(NumberOption<int>("pipeline.shards", "Shard threads (fixed once data exists)",
+                                [](Config& c) -> int& { return c.pipeline.shards; }, 1, 256));
+  o.push_back(NumberOption<int>(
+      "pipeline.partitions", "Partitions sensors hash into (fixed once data exists)",
+      [](Config& c) -> int& { return c.pipeline.partitions; }, 1, 65536));
+  o.push_back(NumberOption<std::size_t>(
+      "pipeline.max_queued_readings",
+      "Readings a shard may hold before listeners get backpressure",
+      [](Config& c) -> std::size_t& { return c.pipeline.max_queued_readings; }, 1, 1ll << 30));
+  o.push_back(NumberOption<std::size_t>(
+      "pipeline.max_queued_batches", "Batches a shard may hold before listeners get backpressure",
+      [](Config& c) -> std::size_t& { return c.pipeline.max_queued_batches; }, 2, 1 << 20));
+  o.push_back(NumberOption<std::uint64_t>(
+      "pipeline.log_segment_bytes", "Size at which a shard log starts a new segment file",
+      [](Config& c) -> std::uint64_t& { return c.pipeline.log.segment_bytes; }, 4096,
+      1ll << 40));
+  // One option per threshold of every canonical parameter.
+  struct Limit {
+    const char* name;
+    double ThresholdRule::*field;
+  };
+  static const Limit kLimits[] = {{"critical_low", &ThresholdRule::critical_low},
+                                  {"warn_low", &ThresholdRule::warn_low},
+                                  {"warn_high", &ThresholdRule::warn_high},
+                                  {"critical_high", &ThresholdRule::critical_high},
+                                  {"hysteresis", &ThresholdRule::hysteresis}};
+  for (int p = 0; p < kCanonicalParameterCount; ++p) {
+    auto id = static_cast<ParameterId>(p);
+    for (const Limit& limit : kLimits) {
+      std::string key = fmt::format("rules.{}.{}", ParameterName(id), limit.name);
+      auto field = limit.field;
+      bool is_hysteresis = std::string_view(limit.name) == "hysteresis";
+      o.push_back({key,
+                   fmt::format("{} of {} ({}); \"none\" removes it", limit.name,
+                               ParameterName(id), CanonicalParameter(id).unit),
+                   [key, id, field, is_hysteresis](Config& c, const std::string& v) -> Status {
+                     double d = 0;
+                     Status s = ParseDouble(key, v, &d);
+                     if (!s.ok()) return s;
+                     ThresholdRule& rule = c.pipeline.rules.For(id);
+                     if (std::isnan(d)) {
+                       d = is_hysteresis ? 0
+                           : (field == &ThresholdRule::critical_low ||
+                              field == &ThresholdRule::warn_low)
+                               ? -kNoLimit
+                               : kNoLimit;
+                     }
+                     rule.*field = d;
+                     rule.enabled = std::isfinite(rule.critical_low) ||
+                                    std::isfinite(rule.warn_low) ||
+                                    std::isfinite(rule.warn_high) ||
+                                    std::isfinite(rule.critical_high);
+                     return Status::Ok();
+                   },
+                   [id, field](const Config& c) {
+                     return FormatLimit(c.pipeline.rules.For(id).*field);
+                   }});
+    }
+  }
+  return o;
+}
+
+const ConfigOption* FindOption(const std::string& key) {
+  for (const ConfigOption& o : ConfigOptions()) {
+    if (o.key == key) return &o;
+  }
+  return nullptr;
+}
+
+void Flatten(const YAML::Node& node, const std::string& prefix,
+             std::vector<std::pair<std::string, std::string>>& out) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      Flatten(kv.second, prefix.empty() ? key : prefix + "." + key, out);
+    }
+  } else if (node.IsScalar()) {
+    out.emplace_back(prefix, node.Scalar());
+  } else if (node.IsNull()) {
+    out.emplace_back(prefix, "");
+  } else {
+    out.emplace_back(prefix, "\x01sequence");  // reported as an error by the caller
+  }
+}
+
+}  // namespace
+
+std::string ConfigOption::EnvName() const {
+  std::string name = "AQUAWATCH_";
+  for (char c : key) name.push_back(c == '.' ? '_' : static_cast<char>(std::toupper(c)));
+  return name;
+}
+
+std::string ConfigOption::FlagName() const {
+  std::string name = "--";
+  for (char c : key) name.push_back(c == '.' || c == '_' ? '-' : c);
+  return name;
+}
+
+const std::vector<ConfigOption>& ConfigOptions() {
+  static const std::vector<ConfigOption> options = BuildOptions();
+  return options;
+}
+
+Status ApplyYamlFile(const std::string& path, Config& config) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(fmt::format("config file {}: {}", path, e.what()));
+  }
+  if (root.IsNull()) return Status::Ok();
+  if (!root.IsMap()) {
+    return Status::InvalidArgument(fmt::format("config file {}: expected a mapping", path));
+  }
+  std::vector<std::pair<std::string, std::string>> pairs;
+  Flatten(root, "", pairs);
+  for (const auto& [key, value] : pairs) {
+    const ConfigOption* o = FindOption(key);
+    if (o == nullptr) {
+      return Status::InvalidArgument(
+          fmt::format("config file {}: unknown setting \"{}\" (see aquawatch serve --help)",
+                      path, key));
+    }
+    if (value == "\x01sequence") {
+      return Status::InvalidArgument(
+          fmt::format("config file {}: \"{}\" must be a single value, not a list", path, key));
+    }
+    Status s = o->set(config, value);
+    if (!s.ok()) return Status::InvalidArgument(fmt::format("config file {}: {}", path, s.message()));
+  }
+  return Status::Ok();
+}
+
+Status ApplyEnvironment(char** environ, Config& config) {
+  std::map<std::string, const ConfigOption*> by_env;
+  for (const ConfigOption& o : ConfigOptions()) by_env[o.EnvName()] = &o;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    if (entry.rfind("AQUAWATCH_", 0) != 0) continue;
+    std::size_t eq = entry.find('=');
+    std::string name(entry.substr(0, eq));
+    std::string value(eq == std::string_view::npos ? "" : entry.substr(eq + 1));
+    if (name == "AQUAWATCH_CONFIG" || name.rfind("AQUAWATCH_TEST_", 0) == 0) continue;
+    auto it = by_env.find(name);
+    if (it == by_env.end()) {
+      return Status::InvalidArgument(fmt::format("environment: unknown variable {}", name));
+    }
+    Status s = it->second->set(config, value);
+    if (!s.ok()) return Status::InvalidArgument(fmt::format("environment {}: {}", name,
+                                                            s.message()));
+  }
+  return Status::Ok();
+}
+
+Status ApplyFlags(const std::map<std::string, std::string>& values, Config& config) {
+  for (const auto& [key, value] : values) {
+    const ConfigOption* o = FindOption(key);
+    if (o == nullptr) return Status::InvalidArgument("unknown setting " + key);
+    Status s = o->set(config, value);
+    if (!s.ok()) return Status::InvalidArgument(fmt::format("{}: {}", o->FlagName(), s.message()));
+  }
+  return Status::Ok();
+}
+
+Status Validate(const Config& config) {
+  if (config.pipeline.partitions < config.pipeline.shards) {
+    return Status::InvalidArgument(
+        fmt::format("pipeline.partitions ({}) must be at least pipeline.shards ({})",
+                    config.pipeline.partitions, config.pipeline.shards));
+  }
+  for (int p = 0; p < kCanonicalParameterCount; ++p) {
+    const ThresholdRule& r = config.pipeline.rules.by_parameter[p];
+    if (!(r.critical_low <= r.warn_low && r.warn_low <= r.warn_high &&
+          r.warn_high <= r.critical_high) ||
+        r.hysteresis < 0) {
+      return Status::InvalidArgument(fmt::format(
+          "rules.{}: need critical_low <= warn_low <= warn_high <= critical_high and "
+          "hysteresis >= 0",
+          ParameterName(static_cast<ParameterId>(p))));
+    }
+  }
+  return Status::Ok();
+}
+
+std::string RenderYaml(const Config& config) {
+  // Nested output from the dotted keys, in table order.
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  std::vector<std::string> open;  // current nesting
+  for (const ConfigOption& o : ConfigOptions()) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    for (std::size_t dot; (dot = o.key.find('.', start)) != std::string::npos; start = dot + 1) {
+      parts.push_back(o.key.substr(start, dot - start));
+    }
+    std::string leaf = o.key.substr(start);
+    std::size_t common = 0;
+    while (common < open.size() && common < parts.size() && open[common] == parts[common]) {
+      ++common;
+    }
+    while (open.size() > common) {
+      out << YAML::EndMap;
+      open.pop_back();
+    }
+    for (std::size_t i = common; i < parts.size(); ++i) {
+      out << YAML::Key << parts[i] << YAML::Value << YAML::BeginMap;
+      open.push_back(parts[i]);
+    }
+    out << YAML::Key << leaf << YAML::Value << o.get(config);
+  }
+  while (!open.empty()) {
+    out << YAML::EndMap;
+    open.pop_back();
+  }
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace aquawatch

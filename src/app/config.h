@@ -1,0 +1,57 @@
+// Config: every setting of `aquawatch serve`, from defaults, a YAML file, AQUAWATCH_* environment
+// variables and command-line flags, in that order of precedence (later wins).
+//
+// One table (ConfigOptions) describes each setting once: its YAML key, environment variable,
+// flag, help text and how to parse it; --help, `config print` and the loaders all read it.
+// Thread-safety: built at start-up on one thread, then read-only.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "api/http_server.h"
+#include "core/status.h"
+#include "ingest/mqtt_listener.h"
+#include "ingest/tcp_listener.h"
+#include "pipeline/pipeline.h"
+
+namespace aquawatch {
+
+struct Config {
+  std::string role = "all";
+  std::string log_level = "info";
+  int io_threads = 2;
+  HttpServerOptions http;
+  bool tcp_enabled = true;
+  TcpListenerOptions tcp;
+  MqttListenerOptions mqtt;
+  PipelineOptions pipeline;
+};
+
+struct ConfigOption {
+  std::string key;  // YAML key, dotted: "http.port"
+  std::string help;
+  std::function<Status(Config&, const std::string&)> set;
+  std::function<std::string(const Config&)> get;
+
+  std::string EnvName() const;   // AQUAWATCH_HTTP_PORT
+  std::string FlagName() const;  // --http-port
+};
+
+const std::vector<ConfigOption>& ConfigOptions();
+
+// Applies a YAML file's settings. Unknown keys are errors (a typo must not be ignored).
+Status ApplyYamlFile(const std::string& path, Config& config);
+// Applies AQUAWATCH_* variables from `environ`. Unknown AQUAWATCH_ names are errors, except
+// AQUAWATCH_CONFIG (the file path).
+Status ApplyEnvironment(char** environ, Config& config);
+// Applies flag values (key -> text).
+Status ApplyFlags(const std::map<std::string, std::string>& values, Config& config);
+// Cross-field checks (e.g. shards <= partitions).
+Status Validate(const Config& config);
+// The effective configuration as YAML.
+std::string RenderYaml(const Config& config);
+
+}  // namespace aquawatch

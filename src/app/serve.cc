@@ -1,0 +1,123 @@
+#include "app/serve.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <cstdio>
+#include <future>
+#include <thread>
+
+#include "alert/alert_manager.h"
+#include "api/http_server.h"
+#include "api/rest.h"
+#include "core/clock.h"
+#include "core/env.h"
+#include "core/metrics.h"
+#include "ingest/ingest_channel.h"
+#include "ingest/mqtt_listener.h"
+#include "ingest/tcp_listener.h"
+#include "pipeline/pipeline.h"
+
+namespace aquawatch {
+
+int RunServe(const Config& config) {
+  Env& env = DefaultEnv();
+  Clock& clock = SystemClock();
+  MetricsRegistry metrics;
+  metrics.AddCallbackGauge("process_resident_memory_bytes", "Resident memory size in bytes", "",
+                           [] { return ProcessResidentBytes(); });
+  AlertManager alerts;
+  metrics.AddCallbackGauge("aquawatch_alerts_open", "Open alerts", "",
+                           [&alerts] { return static_cast<double>(alerts.OpenCount()); });
+
+  // Services start in dependency order: storage and detection, then the outputs, then inputs.
+  spdlog::info("opening data directory {} ({} shards, {} partitions)", config.pipeline.data_dir,
+               config.pipeline.shards, config.pipeline.partitions);
+  auto opened = Pipeline::Open(env, clock, metrics, alerts, config.pipeline);
+  if (!opened.ok()) {
+    spdlog::critical("cannot open storage: {}", opened.status().ToString());
+    return 1;
+  }
+  std::unique_ptr<Pipeline> pipeline = std::move(opened).value();
+  RecoveryStats rec = pipeline->recovery();
+  spdlog::info("recovered {} readings ({} log records, {} torn bytes cut) in {:.3f} s",
+               rec.readings, rec.records, rec.truncated_bytes, rec.seconds);
+  metrics.AddCallbackGauge("aquawatch_recovery_seconds", "Time the last start spent replaying logs",
+                           "", [rec] { return rec.seconds; });
+  metrics.AddCallbackGauge("aquawatch_recovery_readings", "Readings replayed at the last start", "",
+                           [rec] { return static_cast<double>(rec.readings); });
+
+  std::unique_ptr<StreamHub> hub = NewStreamHub(clock, metrics);
+  alerts.AddListener(hub.get());
+  pipeline->SetLiveValueListener(hub.get());
+
+  boost::asio::io_context io(config.io_threads);
+  auto work = boost::asio::make_work_guard(io);
+  ApiOptions api_options;
+  api_options.max_body_bytes = config.http.max_body_bytes;
+  std::unique_ptr<HttpHandler> api = NewApiHandler(*pipeline, alerts, metrics, clock, api_options);
+  auto http = HttpServer::Start(io, config.http, *api, *hub);
+  if (!http.ok()) {
+    spdlog::critical("{}", http.status().ToString());
+    return 1;
+  }
+
+  IngestChannel tcp_channel(*pipeline, metrics, "tcp");
+  std::unique_ptr<TcpListener> tcp;
+  if (config.tcp_enabled) {
+    auto started = TcpListener::Start(io, config.tcp, tcp_channel, clock);
+    if (!started.ok()) {
+      spdlog::critical("{}", started.status().ToString());
+      return 1;
+    }
+    tcp = std::move(started).value();
+  }
+
+  IngestChannel mqtt_channel(*pipeline, metrics, "mqtt");
+  std::unique_ptr<MqttListener> mqtt;
+  if (!config.mqtt.broker.empty()) {
+    auto started = MqttListener::Start(config.mqtt, mqtt_channel, clock);
+    if (!started.ok()) {
+      spdlog::critical("{}", started.status().ToString());
+      return 1;
+    }
+    mqtt = std::move(started).value();
+  }
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < config.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+
+  std::uint16_t http_port = (*http)->port();
+  spdlog::info("aquawatch ready: http://{}:{} (API, /metrics, WebSocket /api/v1/stream){}{}",
+               config.http.address, http_port,
+               tcp ? fmt::format(", line protocol tcp {}:{}", config.tcp.address, tcp->port())
+                   : "",
+               mqtt ? fmt::format(", mqtt {} {}", config.mqtt.broker, config.mqtt.topic) : "");
+  // A machine-readable line on stdout for scripts and tests that asked for port 0.
+  std::printf("{\"event\":\"ready\",\"http_port\":%u,\"tcp_port\":%u}\n", http_port,
+              tcp ? tcp->port() : 0u);
+  std::fflush(stdout);
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::promise<int> stop_signal;
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) stop_signal.set_value(sig);
+  });
+  int sig = stop_signal.get_future().get();
+  spdlog::info("signal {}: shutting down", sig);
+
+  // Stop input first, then drain what was taken, then close the outputs.
+  (*http)->Stop();
+  if (tcp) tcp->Stop();
+  if (mqtt) mqtt->Stop();
+  pipeline->Stop();
+  hub->CloseAll();
+  alerts.RemoveListener(hub.get());
+  work.reset();
+  io.stop();
+  for (auto& t : threads) t.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace aquawatch

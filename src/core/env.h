@@ -1,0 +1,48 @@
+// Env: the seam between aquawatch and the file system.
+//
+// Storage code reaches files only through an Env, so crash tests can substitute one that forgets
+// bytes that were written but not synced. Thread-safety: an Env may be used from any thread; a
+// WritableFile belongs to one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace aquawatch {
+
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // Appends to the file; the bytes may sit in the OS page cache until Sync().
+  virtual Status Append(std::string_view data) = 0;
+  // Makes every appended byte durable (fdatasync).
+  virtual Status Sync() = 0;
+  virtual Status Close() = 0;
+  virtual std::uint64_t Size() const = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  // Opens `path` for appending, creating it when missing.
+  virtual Result<std::unique_ptr<WritableFile>> OpenAppendable(const std::string& path) = 0;
+  virtual Result<std::string> ReadWholeFile(const std::string& path) = 0;
+  virtual Status Truncate(const std::string& path, std::uint64_t size) = 0;
+  // Creates the directory and its parents; OK when it exists.
+  virtual Status CreateDirs(const std::string& path) = 0;
+  // Names (not paths) of the regular files in `dir`, sorted.
+  virtual Result<std::vector<std::string>> ListFiles(const std::string& dir) = 0;
+  virtual bool Exists(const std::string& path) = 0;
+  // Makes a newly created file's directory entry durable.
+  virtual Status SyncDir(const std::string& dir) = 0;
+};
+
+// The POSIX file system.
+Env& DefaultEnv();
+
+}  // namespace aquawatch

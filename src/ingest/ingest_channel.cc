@@ -1,0 +1,116 @@
+#include "ingest/ingest_channel.h"
+
+#include <spdlog/spdlog.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fmt/format.h>
+
+namespace aquawatch {
+
+IngestChannel::IngestChannel(Pipeline& pipeline, MetricsRegistry& metrics, std::string name)
+    : pipeline_(pipeline),
+      name_(std::move(name)),
+      accepted_(metrics.AddCounter("aquawatch_readings_accepted_total",
+                                   "Readings accepted and durable, per listener",
+                                   fmt::format("listener=\"{}\"", name_))),
+      rejected_(metrics.AddCounter("aquawatch_readings_rejected_total",
+                                   "Readings (lines) rejected by the decoders, per listener",
+                                   fmt::format("listener=\"{}\"", name_))),
+      backpressure_(metrics.AddCounter(
+          "aquawatch_backpressure_total",
+          "Batches refused because a shard queue was full (the sender was told to retry)",
+          fmt::format("listener=\"{}\"", name_))),
+      failed_(metrics.AddCounter("aquawatch_readings_failed_total",
+                                 "Readings taken but not made durable (storage failure)",
+                                 fmt::format("listener=\"{}\"", name_))),
+      batch_readings_(metrics.AddHistogram("aquawatch_ingest_batch_readings",
+                                           "Readings per decoded batch, per listener",
+                                           fmt::format("listener=\"{}\"", name_),
+                                           ExponentialBuckets(1, 4, 10))) {}
+
+DecodeOutcome IngestChannel::Decode(WireFormat format, std::string_view text,
+                                    const LineProtocolOptions& lp, ReadingBatch& out,
+                                    std::vector<DecodeError>& errors) {
+  std::size_t first_error = errors.size();
+  DecodeOutcome outcome;
+  if (format == WireFormat::kJson) {
+    outcome = DecodeJson(text, JsonOptions{lp.default_time_ns}, out, errors);
+  } else {
+    outcome = DecodeLineProtocol(text, lp, out, errors);
+  }
+  if (outcome.accepted > 0) batch_readings_.Observe(static_cast<double>(outcome.accepted));
+  if (outcome.rejected > 0) {
+    rejected_.Add(outcome.rejected);
+    // At most one log line per second per listener: a misconfigured sender must not flood it.
+    std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count();
+    std::int64_t last = last_log_ns_.load(std::memory_order_relaxed);
+    if (now - last >= 1'000'000'000 && last_log_ns_.compare_exchange_strong(last, now)) {
+      std::uint64_t skipped = unlogged_rejections_.exchange(0);
+      if (errors.size() > first_error) {
+        const DecodeError& e = errors[first_error];
+        spdlog::warn("{}: rejected {} line(s) (+{} since the last report); first: line {}{}: {}",
+                     name_, outcome.rejected, skipped, e.line,
+                     e.field.empty() ? "" : fmt::format(", field \"{}\"", e.field), e.reason);
+      }
+    } else {
+      unlogged_rejections_.fetch_add(outcome.rejected, std::memory_order_relaxed);
+    }
+  }
+  return outcome;
+}
+
+Status IngestChannel::Submit(const ReadingBatch& batch, Pipeline::Done done) {
+  std::size_t n = batch.size();
+  Status s = pipeline_.Submit(batch, [this, n, done = std::move(done)](Status st) {
+    if (st.ok()) {
+      accepted_.Add(n);
+    } else {
+      failed_.Add(n);
+    }
+    done(std::move(st));
+  });
+  if (!s.ok()) backpressure_.Add();
+  return s;
+}
+
+Result<std::string> Gunzip(std::string_view compressed, std::size_t max_bytes) {
+  z_stream zs{};
+  // 16 + MAX_WBITS: expect a gzip header (not raw zlib).
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return Status::Internal("inflateInit2 failed");
+  std::string out;
+  out.resize(std::max<std::size_t>(compressed.size() * 4, 4096));
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+  zs.avail_in = static_cast<uInt>(compressed.size());
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    if (zs.total_out == out.size()) {
+      if (out.size() >= max_bytes) {
+        inflateEnd(&zs);
+        return Status::InvalidArgument(
+            fmt::format("gzip body inflates to more than {} bytes", max_bytes));
+      }
+      out.resize(std::min(out.size() * 2, max_bytes));
+    }
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
+    zs.avail_out = static_cast<uInt>(out.size() - zs.total_out);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
+      inflateEnd(&zs);
+      return Status::InvalidArgument("gzip body is truncated");
+    }
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+      std::string msg = zs.msg != nullptr ? zs.msg : "corrupt data";
+      inflateEnd(&zs);
+      return Status::InvalidArgument("gzip body cannot be decompressed: " + msg);
+    }
+  }
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  return out;
+}
+
+}  // namespace aquawatch

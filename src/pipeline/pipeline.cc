@@ -1,0 +1,621 @@
+#include "pipeline/pipeline.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <fmt/format.h>
+#include <limits>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "alert/alert_manager.h"
+#include "pipeline/bounded_queue.h"
+#include "pipeline/log_codec.h"
+
+namespace aquawatch {
+
+int ShardFor(std::string_view sensor, int partitions, int shards) {
+  // FNV-1a: stable across builds and platforms, so a sensor keeps its shard across restarts.
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : sensor) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  auto partition = static_cast<int>(h % static_cast<std::uint64_t>(partitions));
+  return partition % shards;
+}
+
+namespace {
+
+// Shared by the shards a batch was split across; the last one to finish reports.
+struct Ticket {
+  explicit Ticket(int parts, Pipeline::Done d) : remaining(parts), done(std::move(d)) {}
+  void Finish(const Status& s) {
+    if (!s.ok()) {
+      std::lock_guard lock(mu);
+      if (error.ok()) error = s;
+    }
+    if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      Status final_status;
+      {
+        std::lock_guard lock(mu);
+        final_status = error;
+      }
+      done(final_status);
+    }
+  }
+  std::atomic<int> remaining;
+  Pipeline::Done done;
+  std::mutex mu;
+  Status error;
+};
+
+struct ShardWork {
+  ReadingBatch batch;
+  std::shared_ptr<Ticket> ticket;
+  std::int64_t enqueued_mono_ns = 0;
+};
+
+// Everything a shard knows about one sensor. Kept small: there may be millions.
+struct SensorState {
+  std::int64_t first_seen_ns = 0;
+  std::int64_t last_time_ns = std::numeric_limits<std::int64_t>::min();
+  std::int64_t last_arrival_ns = 0;
+  std::int64_t last_live_push_ns = 0;
+  std::uint64_t readings = 0;
+  std::array<double, kCanonicalParameterCount> latest;
+  std::array<Level, kCanonicalParameterCount> levels{};
+  std::uint32_t site = 0;  // index into the shard's label table; 0 = none
+  std::uint32_t zone = 0;
+  SensorState() { latest.fill(std::nan("")); }
+};
+
+struct ShardMetrics {
+  Counter* durable;
+  Counter* out_of_order;
+  Histogram* group_readings;
+  Histogram* sync_seconds;
+};
+
+class Shard {
+ public:
+  Shard(int index, Env& env, Clock& clock, AlertManager& alerts, const PipelineOptions& options,
+        ShardMetrics metrics, Histogram& ack_seconds)
+      : index_(index),
+        env_(env),
+        clock_(clock),
+        alerts_(alerts),
+        options_(options),
+        metrics_(metrics),
+        ack_seconds_(ack_seconds),
+        queue_(RoundUpPow2(options.max_queued_batches)) {
+    labels_.emplace_back();  // label 0 is "none"
+  }
+
+  ~Shard() { Stop(); }
+
+  Status Recover(RecoveryStats* stats) {
+    ShardLogRecovery log_stats;
+    std::string dir = fmt::format("{}/wal/shard-{:03d}", options_.data_dir, index_);
+    ReadingBatch batch;
+    auto log = ShardLog::Open(
+        env_, dir, options_.log,
+        [&](std::string_view payload) {
+          batch.Clear();
+          Status s = DecodeBatch(payload, batch);
+          if (!s.ok()) return s;
+          // Replayed readings rebuild the latest values and the rule levels (and so the open
+          // alerts); their arrival time is unknown, so the replay time stands in.
+          batch.arrival_ns = clock_.NowNs();
+          Apply(batch);
+          stats->readings += batch.size();
+          return Status::Ok();
+        },
+        &log_stats);
+    if (!log.ok()) return log.status();
+    log_ = std::move(log).value();
+    stats->records += log_stats.records;
+    stats->truncated_bytes += log_stats.truncated_bytes;
+    return Status::Ok();
+  }
+
+  void Start() { thread_ = std::thread([this] { Run(); }); }
+
+  void Stop() {
+    if (!thread_.joinable()) return;
+    stopping_.store(true);
+    Wake();
+    thread_.join();
+  }
+
+  // Reserves room for one batch of `readings`. Never blocks.
+  Status Reserve(std::size_t readings) {
+    if (failed_.load(std::memory_order_acquire)) {
+      return Status::Unavailable(fmt::format("shard {} has failed: {}", index_, FailureMessage()));
+    }
+    if (stopping_.load(std::memory_order_relaxed)) return Status::Unavailable("shutting down");
+    std::size_t batches = queued_batches_.fetch_add(1, std::memory_order_acq_rel);
+    std::size_t total = queued_readings_.fetch_add(readings, std::memory_order_acq_rel);
+    // A single batch larger than the limit is let in when the shard is idle; otherwise it could
+    // never be accepted.
+    bool over_readings = total != 0 && total + readings > options_.max_queued_readings;
+    if (batches >= queue_.capacity() || over_readings) {
+      Release(readings);
+      return Status::Unavailable(fmt::format("shard {} is saturated", index_));
+    }
+    return Status::Ok();
+  }
+
+  void Release(std::size_t readings) {
+    queued_batches_.fetch_sub(1, std::memory_order_acq_rel);
+    queued_readings_.fetch_sub(readings, std::memory_order_acq_rel);
+  }
+
+  // REQUIRES: Reserve succeeded for this work.
+  void Push(ShardWork* work) {
+    bool pushed = queue_.TryPush(work);
+    // Reservation bounds the batches in flight by the ring's capacity, so this cannot fail.
+    (void)pushed;
+    Wake();
+  }
+
+  std::size_t QueuedReadings() const { return queued_readings_.load(std::memory_order_relaxed); }
+  bool Failed() const { return failed_.load(std::memory_order_acquire); }
+
+  std::optional<SensorSnapshot> Latest(std::string_view sensor) const {
+    std::shared_lock lock(state_mu_);
+    auto it = index_by_id_.find(sensor);
+    if (it == index_by_id_.end()) return std::nullopt;
+    return Snapshot(it->second);
+  }
+
+  void CollectIds(std::vector<std::string_view>& out, std::string_view after) const {
+    std::shared_lock lock(state_mu_);
+    for (const auto& [id, idx] : index_by_id_) {
+      if (id > after) out.push_back(id);
+    }
+  }
+
+  std::size_t SensorCount() const {
+    std::shared_lock lock(state_mu_);
+    return sensors_.size();
+  }
+
+  void SetLiveValueListener(LiveValueListener* l) { live_ = l; }
+
+ private:
+  static std::size_t RoundUpPow2(std::size_t n) {
+    std::size_t p = 2;
+    while (p < n) p <<= 1;
+    return p;
+  }
+
+  std::string FailureMessage() const {
+    std::lock_guard lock(failure_mu_);
+    return failure_;
+  }
+
+  void Wake() {
+    // Pairs with the fence in Sleep(): either the sleeper sees the new work, or we see it asleep.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleeping_.load(std::memory_order_relaxed)) {
+      std::lock_guard lock(sleep_mu_);
+      sleep_cv_.notify_one();
+    }
+  }
+
+  void Sleep() {
+    std::unique_lock lock(sleep_mu_);
+    sleeping_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (queue_.ApproxSize() == 0 && !stopping_.load()) {
+      sleep_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    }
+    sleeping_.store(false, std::memory_order_relaxed);
+  }
+
+  void Run() {
+    std::vector<ShardWork*> group;
+    std::string record;
+    for (;;) {
+      group.clear();
+      std::size_t readings = 0;
+      while (readings < options_.max_group_readings) {
+        ShardWork* w = queue_.TryPop();
+        if (w == nullptr) break;
+        readings += w->batch.size();
+        group.push_back(w);
+      }
+      if (group.empty()) {
+        if (stopping_.load()) return;  // everything queued before Stop() has been handled
+        Sleep();
+        continue;
+      }
+      CommitGroup(group, readings, record);
+    }
+  }
+
+  // Group commit: one write and one fdatasync for every batch that queued up meanwhile.
+  void CommitGroup(const std::vector<ShardWork*>& group, std::size_t readings,
+                   std::string& record) {
+    Status status = Failed() ? Status::Unavailable("shard has failed") : Status::Ok();
+    if (status.ok()) {
+      for (ShardWork* w : group) {
+        record.clear();
+        EncodeBatch(w->batch, record);
+        status = log_->Append(record);
+        if (!status.ok()) break;
+      }
+    }
+    if (status.ok()) {
+      // Detection runs before the sync so alerts are not delayed by the disk; readings are
+      // acknowledged only after it.
+      std::unique_lock lock(state_mu_);
+      for (ShardWork* w : group) Apply(w->batch);
+    }
+    if (status.ok()) {
+      std::int64_t t0 = clock_.MonotonicNs();
+      status = log_->Sync();
+      metrics_.sync_seconds->Observe(static_cast<double>(clock_.MonotonicNs() - t0) / 1e9);
+    }
+    if (!status.ok() && !Failed()) {
+      // A failed write or sync leaves the log's state unknown: stop acknowledging for good.
+      spdlog::error("shard {}: log write failed, refusing further writes: {}", index_,
+                    status.ToString());
+      {
+        std::lock_guard lock(failure_mu_);
+        failure_ = status.ToString();
+      }
+      failed_.store(true, std::memory_order_release);
+    }
+    metrics_.group_readings->Observe(static_cast<double>(readings));
+    if (status.ok()) metrics_.durable->Add(readings);
+    std::int64_t now = clock_.MonotonicNs();
+    for (ShardWork* w : group) {
+      ack_seconds_.Observe(static_cast<double>(now - w->enqueued_mono_ns) / 1e9);
+      Release(w->batch.size());
+      w->ticket->Finish(status);
+      delete w;
+    }
+  }
+
+  std::uint32_t InternLabel(std::string_view s) {
+    if (s.empty()) return 0;
+    auto it = label_index_.find(s);
+    if (it != label_index_.end()) return it->second;
+    auto idx = static_cast<std::uint32_t>(labels_.size());
+    labels_.emplace_back(s);
+    label_index_.emplace(labels_.back(), idx);
+    return idx;
+  }
+
+  std::uint32_t FindOrAddSensor(std::string_view id, std::int64_t arrival_ns) {
+    auto it = index_by_id_.find(id);
+    if (it != index_by_id_.end()) return it->second;
+    auto idx = static_cast<std::uint32_t>(sensors_.size());
+    ids_.emplace_back(id);
+    sensors_.emplace_back().first_seen_ns = arrival_ns;
+    index_by_id_.emplace(ids_.back(), idx);
+    return idx;
+  }
+
+  // Applies readings to the sensor table and runs detection. Shard thread (or recovery) only.
+  void Apply(const ReadingBatch& batch) {
+    const bool live = live_ != nullptr && live_->WantsLiveValues();
+    std::uint64_t out_of_order = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      std::uint32_t idx = FindOrAddSensor(batch.sensor(i), batch.arrival_ns);
+      SensorState& s = sensors_[idx];
+      ++s.readings;
+      if (!batch.site(i).empty()) s.site = InternLabel(batch.site(i));
+      if (!batch.zone(i).empty()) s.zone = InternLabel(batch.zone(i));
+      if (batch.time_ns(i) <= s.last_time_ns) {
+        // Late or repeated: durable in the log, but it must not move the latest value back or
+        // raise the same alert twice.
+        ++out_of_order;
+        continue;
+      }
+      s.last_time_ns = batch.time_ns(i);
+      s.last_arrival_ns = batch.arrival_ns;
+      for (std::size_t f = batch.field_begin(i); f < batch.field_end(i); ++f) {
+        ParameterId p = batch.field_param(f);
+        double v = batch.field_value(f);
+        if (p == ParameterId::kCustom) {
+          custom_latest_[CustomKey(idx, batch.field_name(f))] = v;
+          continue;
+        }
+        auto pi = static_cast<std::size_t>(p);
+        s.latest[pi] = v;
+        const ThresholdRule& rule = options_.rules.by_parameter[pi];
+        Level next = EvaluateThreshold(rule, s.levels[pi], v);
+        if (next != s.levels[pi]) {
+          Level threshold_level = next == Level::kNormal ? s.levels[pi] : next;
+          alerts_.OnThresholdTransition({batch.sensor(i), labels_[s.site], labels_[s.zone], p,
+                                         s.levels[pi], next, v,
+                                         ThresholdFor(rule, threshold_level), batch.time_ns(i),
+                                         batch.arrival_ns});
+          s.levels[pi] = next;
+        }
+      }
+      if (live && batch.arrival_ns - s.last_live_push_ns >= kNsPerSecond) {
+        s.last_live_push_ns = batch.arrival_ns;
+        live_values_.clear();
+        for (std::size_t f = batch.field_begin(i); f < batch.field_end(i); ++f) {
+          live_values_.emplace_back(batch.field_name(f), batch.field_value(f));
+        }
+        live_->OnLiveValue({batch.sensor(i), batch.time_ns(i), &live_values_});
+      }
+    }
+    if (out_of_order > 0) metrics_.out_of_order->Add(out_of_order);
+  }
+
+  std::uint64_t CustomKey(std::uint32_t sensor, std::string_view name) {
+    std::uint32_t name_id = InternLabel(name);
+    custom_names_of_[sensor].insert(name_id);
+    return (static_cast<std::uint64_t>(sensor) << 32) | name_id;
+  }
+
+  SensorSnapshot Snapshot(std::uint32_t idx) const {
+    const SensorState& s = sensors_[idx];
+    SensorSnapshot snap;
+    snap.id = ids_[idx];
+    snap.site = labels_[s.site];
+    snap.zone = labels_[s.zone];
+    snap.first_seen_ns = s.first_seen_ns;
+    snap.last_time_ns = s.last_time_ns;
+    snap.last_arrival_ns = s.last_arrival_ns;
+    snap.readings = s.readings;
+    for (int p = 0; p < kCanonicalParameterCount; ++p) {
+      if (!std::isnan(s.latest[p])) {
+        snap.values.emplace_back(ParameterName(static_cast<ParameterId>(p)), s.latest[p]);
+      }
+      if (s.levels[p] != Level::kNormal) {
+        snap.levels.emplace_back(ParameterName(static_cast<ParameterId>(p)),
+                                 LevelName(s.levels[p]));
+      }
+    }
+    auto names = custom_names_of_.find(idx);
+    if (names != custom_names_of_.end()) {
+      for (std::uint32_t name_id : names->second) {
+        auto v = custom_latest_.find((static_cast<std::uint64_t>(idx) << 32) | name_id);
+        if (v != custom_latest_.end()) snap.values.emplace_back(labels_[name_id], v->second);
+      }
+    }
+    return snap;
+  }
+
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  const int index_;
+  Env& env_;
+  Clock& clock_;
+  AlertManager& alerts_;
+  const PipelineOptions& options_;
+  ShardMetrics metrics_;
+  Histogram& ack_seconds_;
+  std::unique_ptr<ShardLog> log_;
+
+  BoundedQueue<ShardWork> queue_;
+  std::atomic<std::size_t> queued_batches_{0};
+  std::atomic<std::size_t> queued_readings_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> failed_{false};
+  mutable std::mutex failure_mu_;
+  std::string failure_;
+  std::atomic<bool> sleeping_{false};
+  std::mutex sleep_mu_;
+  std::condition_variable sleep_cv_;
+  std::thread thread_;
+  LiveValueListener* live_ = nullptr;
+  std::vector<std::pair<std::string_view, double>> live_values_;
+
+  // Sensor table: written by the shard thread under an exclusive lock once per group; read by
+  // API threads under a shared lock.
+  mutable std::shared_mutex state_mu_;
+  std::deque<std::string> ids_;  // deque: stable addresses for the index's string_views
+  std::vector<SensorState> sensors_;
+  std::unordered_map<std::string_view, std::uint32_t, StringHash, std::equal_to<>> index_by_id_;
+  std::deque<std::string> labels_;  // sites, zones and custom field names
+  std::unordered_map<std::string_view, std::uint32_t, StringHash, std::equal_to<>> label_index_;
+  std::unordered_map<std::uint64_t, double> custom_latest_;
+  std::unordered_map<std::uint32_t, std::set<std::uint32_t>> custom_names_of_;
+};
+
+class PipelineImpl final : public Pipeline {
+ public:
+  PipelineImpl(Env& env, Clock& clock, MetricsRegistry& metrics, AlertManager& alerts,
+               const PipelineOptions& options)
+      : options_(options), clock_(clock) {
+    Histogram& ack = metrics.AddHistogram(
+        "aquawatch_ack_latency_seconds",
+        "Time from a batch entering a shard queue to being durable and acknowledged", "",
+        ExponentialBuckets(0.0001, 2, 16));
+    for (int i = 0; i < options_.shards; ++i) {
+      std::string label = fmt::format("shard=\"{}\"", i);
+      ShardMetrics m{
+          &metrics.AddCounter("aquawatch_readings_durable_total",
+                              "Readings written to a shard log and synced", label),
+          &metrics.AddCounter("aquawatch_readings_out_of_order_total",
+                              "Readings older than or equal to their sensor's latest (late or "
+                              "duplicate); stored, not re-detected",
+                              label),
+          &metrics.AddHistogram("aquawatch_group_commit_readings",
+                                "Readings per group commit (one write + one fdatasync)", label,
+                                ExponentialBuckets(1, 4, 10)),
+          &metrics.AddHistogram("aquawatch_log_sync_seconds", "fdatasync duration of a group",
+                                label, ExponentialBuckets(0.00005, 2, 16)),
+      };
+      shards_.push_back(std::make_unique<Shard>(i, env, clock, alerts, options_, m, ack));
+      Shard* shard = shards_.back().get();
+      metrics.AddCallbackGauge("aquawatch_queue_readings",
+                               "Readings queued for a shard and not yet durable", label,
+                               [shard] { return static_cast<double>(shard->QueuedReadings()); });
+    }
+    metrics.AddCallbackGauge("aquawatch_sensors", "Sensors known to this process", "",
+                             [this] { return static_cast<double>(SensorCount()); });
+  }
+
+  ~PipelineImpl() override { Stop(); }
+
+  Status Recover() {
+    std::int64_t t0 = clock_.MonotonicNs();
+    for (auto& shard : shards_) {
+      Status s = shard->Recover(&recovery_);
+      if (!s.ok()) return s;
+    }
+    recovery_.seconds = static_cast<double>(clock_.MonotonicNs() - t0) / 1e9;
+    for (auto& shard : shards_) shard->Start();
+    return Status::Ok();
+  }
+
+  Status Submit(const ReadingBatch& batch, Done done) override {
+    if (batch.empty()) {
+      done(Status::Ok());
+      return Status::Ok();
+    }
+    const int n = options_.shards;
+    // Which shard each reading goes to, and how many per shard.
+    thread_local std::vector<std::uint16_t> shard_of;
+    shard_of.resize(batch.size());
+    std::vector<std::size_t> counts(static_cast<std::size_t>(n), 0);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      shard_of[i] = static_cast<std::uint16_t>(ShardFor(batch.sensor(i), options_.partitions, n));
+      ++counts[shard_of[i]];
+    }
+    // Reserve everywhere first so a batch is taken whole or not at all.
+    int parts = 0;
+    for (int s = 0; s < n; ++s) {
+      if (counts[s] == 0) continue;
+      Status st = shards_[s]->Reserve(counts[s]);
+      if (!st.ok()) {
+        for (int r = 0; r < s; ++r) {
+          if (counts[r] != 0) shards_[r]->Release(counts[r]);
+        }
+        return st;
+      }
+      ++parts;
+    }
+    auto ticket = std::make_shared<Ticket>(parts, std::move(done));
+    std::int64_t now = clock_.MonotonicNs();
+    for (int s = 0; s < n; ++s) {
+      if (counts[s] == 0) continue;
+      auto* work = new ShardWork;
+      work->batch.arrival_ns = batch.arrival_ns;
+      if (parts == 1) {
+        work->batch = batch;  // the common single-shard case: one bulk copy
+      } else {
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          if (shard_of[i] == s) work->batch.AppendFrom(batch, i);
+        }
+      }
+      work->ticket = ticket;
+      work->enqueued_mono_ns = now;
+      shards_[s]->Push(work);
+    }
+    return Status::Ok();
+  }
+
+  std::optional<SensorSnapshot> Latest(std::string_view sensor) const override {
+    if (SensorIdError(sensor).size() > 0) return std::nullopt;
+    return shards_[ShardFor(sensor, options_.partitions, options_.shards)]->Latest(sensor);
+  }
+
+  std::vector<SensorSnapshot> ListSensors(std::string_view after,
+                                          std::size_t limit) const override {
+    std::vector<std::string_view> ids;
+    for (const auto& shard : shards_) shard->CollectIds(ids, after);
+    std::sort(ids.begin(), ids.end());
+    if (ids.size() > limit) ids.resize(limit);
+    std::vector<SensorSnapshot> out;
+    out.reserve(ids.size());
+    // The ids point into shard tables that only grow (deque), so they stay valid here.
+    for (std::string_view id : ids) {
+      auto snap = Latest(id);
+      if (snap) out.push_back(std::move(*snap));
+    }
+    return out;
+  }
+
+  std::size_t SensorCount() const override {
+    std::size_t n = 0;
+    for (const auto& shard : shards_) n += shard->SensorCount();
+    return n;
+  }
+
+  RecoveryStats recovery() const override { return recovery_; }
+
+  bool Healthy() const override {
+    return std::none_of(shards_.begin(), shards_.end(), [](const auto& s) { return s->Failed(); });
+  }
+
+  void SetLiveValueListener(LiveValueListener* listener) override {
+    for (auto& shard : shards_) shard->SetLiveValueListener(listener);
+  }
+
+  void Stop() override {
+    for (auto& shard : shards_) shard->Stop();
+  }
+
+ private:
+  PipelineOptions options_;
+  Clock& clock_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  RecoveryStats recovery_;
+};
+
+// The shard layout is fixed once data exists: a sensor must stay on the shard whose log holds
+// its history.
+Status CheckLayout(Env& env, const PipelineOptions& options) {
+  std::string path = options.data_dir + "/LAYOUT";
+  std::string want = fmt::format("partitions={} shards={}\n", options.partitions, options.shards);
+  if (env.Exists(path)) {
+    auto have = env.ReadWholeFile(path);
+    if (!have.ok()) return have.status();
+    if (*have != want) {
+      return Status::InvalidArgument(fmt::format(
+          "data directory {} was created with {}, but this run asks for {}; use the same "
+          "--shards and --partitions, or a new data directory",
+          options.data_dir, *have, want));
+    }
+    return Status::Ok();
+  }
+  auto file = env.OpenAppendable(path);
+  if (!file.ok()) return file.status();
+  Status s = (*file)->Append(want);
+  if (s.ok()) s = (*file)->Sync();
+  if (s.ok()) s = env.SyncDir(options.data_dir);
+  return s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Pipeline>> Pipeline::Open(Env& env, Clock& clock, MetricsRegistry& metrics,
+                                                 AlertManager& alerts,
+                                                 const PipelineOptions& options) {
+  if (options.shards < 1 || options.shards > 256) {
+    return Status::InvalidArgument("shards must be between 1 and 256");
+  }
+  if (options.partitions < options.shards) {
+    return Status::InvalidArgument("partitions must be at least the number of shards");
+  }
+  Status s = env.CreateDirs(options.data_dir);
+  if (s.ok()) s = CheckLayout(env, options);
+  if (!s.ok()) return s;
+  auto pipeline = std::make_unique<PipelineImpl>(env, clock, metrics, alerts, options);
+  s = pipeline->Recover();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Pipeline>(std::move(pipeline));
+}
+
+}  // namespace aquawatch

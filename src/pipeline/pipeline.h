@@ -1,0 +1,114 @@
+// Pipeline: routes readings to shard threads that make them durable and run detection.
+//
+// partition = hash(sensor id) mod P, shard = partition mod S. Each shard thread alone writes its
+// sensors' state, its log and its detectors, so the hot path takes no lock but one short
+// exclusive lock per group that lets API readers see a consistent latest-value table.
+// Submit never blocks: when a shard's bounded queue is full it refuses the whole batch, and the
+// listener turns that into backpressure (HTTP 429, a paused socket, a held MQTT message).
+// See docs/life-of-a-reading.md.
+// Thread-safety: Submit and the query methods may be called from any thread; Stop from one.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/env.h"
+#include "core/metrics.h"
+#include "core/reading.h"
+#include "core/status.h"
+#include "detect/rules.h"
+#include "pipeline/shard_log.h"
+
+namespace aquawatch {
+
+class AlertManager;
+
+struct PipelineOptions {
+  std::string data_dir = "data";
+  int shards = 2;
+  int partitions = 64;
+  // Backpressure limits per shard: readings and batches queued but not yet durable.
+  std::size_t max_queued_readings = 1u << 20;
+  std::size_t max_queued_batches = 4096;  // rounded up to a power of two
+  // A group commit takes at most this many readings before it writes and syncs.
+  std::size_t max_group_readings = 1u << 16;
+  ShardLogOptions log;
+  RuleSet rules = DrinkingWaterDefaults();
+};
+
+// Live values for dashboards, at most one per sensor per second.
+struct LiveValue {
+  std::string_view sensor;
+  std::int64_t time_ns;
+  // (name, value) of every field of the reading that triggered the push.
+  const std::vector<std::pair<std::string_view, double>>* values;
+};
+
+class LiveValueListener {
+ public:
+  virtual ~LiveValueListener() = default;
+  // Cheap check so shards skip building live values nobody watches. Any thread.
+  virtual bool WantsLiveValues() const = 0;
+  // Called on a shard thread; must not block.
+  virtual void OnLiveValue(const LiveValue& value) = 0;
+};
+
+struct SensorSnapshot {
+  std::string id, site, zone;
+  std::int64_t first_seen_ns = 0;
+  std::int64_t last_time_ns = 0;     // sensor time of the latest reading
+  std::int64_t last_arrival_ns = 0;  // when it arrived
+  std::uint64_t readings = 0;
+  std::vector<std::pair<std::string, double>> values;       // latest value per parameter
+  std::vector<std::pair<std::string, std::string>> levels;  // rule level per parameter, if not normal
+};
+
+struct RecoveryStats {
+  std::uint64_t records = 0;
+  std::uint64_t readings = 0;
+  std::uint64_t truncated_bytes = 0;
+  double seconds = 0;
+};
+
+class Pipeline {
+ public:
+  using Done = std::function<void(Status)>;
+
+  // Opens every shard's log under options.data_dir/wal, replays it into the shard's state and
+  // starts the shard threads.
+  static Result<std::unique_ptr<Pipeline>> Open(Env& env, Clock& clock, MetricsRegistry& metrics,
+                                                AlertManager& alerts,
+                                                const PipelineOptions& options);
+  virtual ~Pipeline() = default;
+
+  // Takes a copy of every reading of `batch`. On OK, `done` runs exactly once, on a shard
+  // thread, after all of them are durable (or with the error that stopped that). Returns
+  // Unavailable, having taken nothing, when a shard is saturated, failed or stopping.
+  virtual Status Submit(const ReadingBatch& batch, Done done) = 0;
+
+  virtual std::optional<SensorSnapshot> Latest(std::string_view sensor) const = 0;
+  // Sensors in id order, starting after `after`, at most `limit`.
+  virtual std::vector<SensorSnapshot> ListSensors(std::string_view after,
+                                                  std::size_t limit) const = 0;
+  virtual std::size_t SensorCount() const = 0;
+  virtual RecoveryStats recovery() const = 0;
+  // False once a shard has failed (e.g. fsync error) and stopped acknowledging.
+  virtual bool Healthy() const = 0;
+
+  // REQUIRES: called before traffic starts; the listener outlives the pipeline.
+  virtual void SetLiveValueListener(LiveValueListener* listener) = 0;
+
+  // Stops taking batches, finishes the queued ones, joins the shard threads.
+  virtual void Stop() = 0;
+};
+
+// The shard index (0-based) that owns `sensor`.
+int ShardFor(std::string_view sensor, int partitions, int shards);
+
+}  // namespace aquawatch
