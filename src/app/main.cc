@@ -139,8 +139,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   dump->callback([&] { exit_code = DumpLog(dump_dir); });
 
-  AddSimulateCommand(app, &exit_code);
-  AddBenchCommand(app, &exit_code);
+  sim::AddSimulateCommand(app, &exit_code);
+  sim::AddBenchCommand(app, &exit_code);
 
   CLI11_PARSE(app, argc, argv);
   return exit_code;

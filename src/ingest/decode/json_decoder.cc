@@ -209,12 +209,12 @@ class ReadingDecoder {
 bool ReadingDecoder::Decode(dom::element reading) {
   dom::object object;
   if (reading.get_object().get(object) != simdjson::SUCCESS) {
-    return Fail("", [&] { return "reading is " + std::string(TypeName(reading.type())) +
-                                 ", not an object"; });
+    return Fail("", [&] {
+      return "reading is " + std::string(TypeName(reading.type())) + ", not an object";
+    });
   }
   dom::element sensor_el, time_el, site_el, zone_el, values_el;
-  bool has_sensor = false, has_time = false, has_site = false, has_zone = false,
-       has_values = false;
+  bool has_sensor = false, has_time = false, has_site = false, has_zone = false, has_values = false;
   // One pass over the members; each key we know is looked for only here.
   struct Known {
     std::string_view name;
@@ -313,9 +313,8 @@ bool ReadingDecoder::DecodeTime(dom::element time, std::int64_t& time_ns) {
                "; expected an RFC 3339 string or epoch milliseconds";
       });
   }
-  return Fail("time", [&] {
-    return "epoch milliseconds " + simdjson::minify(time) + " out of range";
-  });
+  return Fail("time",
+              [&] { return "epoch milliseconds " + simdjson::minify(time) + " out of range"; });
 }
 
 bool ReadingDecoder::DecodeValues(dom::element values) {
@@ -380,7 +379,7 @@ bool ReadingDecoder::DecodeValues(dom::element values) {
 // simdjson needs SIMDJSON_PADDING readable bytes after the text. A per-thread buffer (and parser)
 // avoids allocating for every document once warm; documents above this size release them after
 // use so one huge request does not pin memory on the thread.
-constexpr std::size_t kKeepBufferBytes = 4 << 20;
+constexpr std::size_t kKeepBufferBytes = std::size_t{4} << 20;
 
 }  // namespace
 
@@ -432,9 +431,9 @@ DecodeOutcome DecodeJson(std::string_view text, const JsonOptions& options, Read
         has_readings = true;
         readings_index = index;
         if (member.value.get_array().get(readings) != simdjson::SUCCESS) {
-          reject_document(locator.LineOfDocument(), "readings",
-                          "\"readings\" is " + std::string(TypeName(member.value.type())) +
-                              ", not an array");
+          reject_document(
+              locator.LineOfDocument(), "readings",
+              "\"readings\" is " + std::string(TypeName(member.value.type())) + ", not an array");
           return outcome;
         }
       }
@@ -466,8 +465,7 @@ DecodeOutcome DecodeJson(std::string_view text, const JsonOptions& options, Read
     ++outcome.rejected;
     if (want_message) {
       std::uint32_t line = single ? locator.LineOfDocument() : locator.LineOfElement(index);
-      errors.push_back(
-          DecodeError{line, decoder.error_field(), std::move(decoder.error_reason())});
+      errors.push_back(DecodeError{line, decoder.error_field(), std::move(decoder.error_reason())});
     }
   };
 

@@ -508,7 +508,7 @@ DecodeOutcome DecodeLineProtocol(std::string_view text, const LineProtocolOption
     }
   }
   // A single huge line must not pin its scratch memory on this thread for good.
-  constexpr std::size_t kKeepScratchBytes = 64 * 1024;
+  constexpr std::size_t kKeepScratchBytes = std::size_t{64} << 10;
   if (scratch.unescaped.capacity() > kKeepScratchBytes) std::string().swap(scratch.unescaped);
   if (scratch.fields.capacity() > kKeepScratchBytes / sizeof(Field)) {
     std::vector<Field>().swap(scratch.fields);

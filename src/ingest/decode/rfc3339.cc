@@ -136,10 +136,9 @@ Result<std::int64_t> ParseRfc3339(std::string_view text) {
 
   // Local time minus its offset is UTC. Seconds cannot overflow for 4-digit years; nanoseconds
   // can (int64 covers 1677-09-21 to 2262-04-11).
-  std::int64_t seconds = DaysFromCivil(year, static_cast<unsigned>(month),
-                                       static_cast<unsigned>(day)) *
-                             86400 +
-                         hour * 3600 + minute * 60 + second - offset_seconds;
+  std::int64_t seconds =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+      std::int64_t{hour} * 3600 + std::int64_t{minute} * 60 + second - offset_seconds;
   // Borrow a second before negative instants so the earliest representable one (whose whole
   // seconds alone would overflow) still parses.
   if (seconds < 0 && frac_ns > 0) {

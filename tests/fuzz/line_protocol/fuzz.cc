@@ -23,9 +23,9 @@ void Check(bool ok) {
 }
 
 constexpr aquawatch::Precision kPrecisions[] = {
-    aquawatch::Precision::kNanoseconds, aquawatch::Precision::kMicroseconds,
+    aquawatch::Precision::kNanoseconds,  aquawatch::Precision::kMicroseconds,
     aquawatch::Precision::kMilliseconds, aquawatch::Precision::kSeconds,
-    aquawatch::Precision::kMinutes, aquawatch::Precision::kHours};
+    aquawatch::Precision::kMinutes,      aquawatch::Precision::kHours};
 
 void CheckReading(const ReadingBatch& batch, std::size_t i) {
   Check(aquawatch::SensorIdError(batch.sensor(i)).empty());
@@ -90,8 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t end = nl == std::string_view::npos ? text.size() : nl + 1;
     options.first_line = line++;
     one_errors.clear();
-    DecodeOutcome o = aquawatch::DecodeLineProtocol(text.substr(pos, end - pos), options, one,
-                                                    one_errors);
+    DecodeOutcome o =
+        aquawatch::DecodeLineProtocol(text.substr(pos, end - pos), options, one, one_errors);
     accepted += o.accepted;
     rejected += o.rejected;
     for (const DecodeError& e : one_errors) Check(e.line == options.first_line);

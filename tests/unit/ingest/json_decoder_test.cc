@@ -187,7 +187,8 @@ TEST(Json, RequiresAtLeastOneNumericValue) {
   e = OneError(R"("sensor":"a")");
   EXPECT_EQ(e.field, "values");
   EXPECT_EQ(e.reason, "missing \"values\"");
-  EXPECT_EQ(OneError(R"("sensor":"a","values":[7])").reason, "\"values\" is an array, not an object");
+  EXPECT_EQ(OneError(R"("sensor":"a","values":[7])").reason,
+            "\"values\" is an array, not an object");
 }
 
 TEST(Json, ValidatesCustomFieldNamesAndDuplicates) {
@@ -210,11 +211,11 @@ TEST(Json, ValidatesCustomFieldNamesAndDuplicates) {
 
 TEST(Json, ReportsLineWhereTheReadingStarts) {
   Decoded d = Decode(
-      "{\"note\": \"a [tricky] {string}\\\" with ] brackets\",\n"  // 1
-      " \"readings\": [\n"                                          // 2
-      "  {\"sensor\": \"ok1\", \"values\": {\"ph\": 7}},\n"         // 3
-      "  {\"sensor\": \"bad one\",\n"                               // 4
-      "   \"values\": {\"ph\": 7}},\n"                              // 5
+      "{\"note\": \"a [tricky] {string}\\\" with ] brackets\",\n"                      // 1
+      " \"readings\": [\n"                                                             // 2
+      "  {\"sensor\": \"ok1\", \"values\": {\"ph\": 7}},\n"                            // 3
+      "  {\"sensor\": \"bad one\",\n"                                                  // 4
+      "   \"values\": {\"ph\": 7}},\n"                                                 // 5
       "  {\"sensor\": \"ok2\", \"values\": {\"ph\": [\"]\"]}}, {\"sensor\": \"x\",\n"  // 6
       "   \"values\": {}},\n"                                                          // 7
       "\n"                                                                             // 8

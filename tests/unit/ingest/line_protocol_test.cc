@@ -33,8 +33,7 @@ Decoded Decode(std::string_view text, Precision precision = Precision::kNanoseco
 // Decodes one line that must be accepted and returns the value of its only field.
 double OneValue(std::string_view line) {
   Decoded d = Decode(line);
-  EXPECT_EQ(d.outcome.accepted, 1u) << line << ": "
-                                    << (d.errors.empty() ? "" : d.errors[0].reason);
+  EXPECT_EQ(d.outcome.accepted, 1u) << line << ": " << (d.errors.empty() ? "" : d.errors[0].reason);
   if (d.batch.size() != 1 || d.batch.field_end(0) != 1) {
     ADD_FAILURE() << "expected one field in " << line;
     return -1;
@@ -125,7 +124,8 @@ TEST(LineProtocol, UnescapesFieldKeys) {
 
 TEST(LineProtocol, UnescapedValuesStayCorrectAcrossManyEscapesInOneLine) {
   // Several unescaped tokens share the scratch buffer; all must survive to the batch.
-  Decoded d = Decode("w,site=a\\ b,zone=c\\ d,sensor=s1 x_1=1,y\\ 2=2\nw,sensor=s2,site=e\\,f ph=1");
+  Decoded d =
+      Decode("w,site=a\\ b,zone=c\\ d,sensor=s1 x_1=1,y\\ 2=2\nw,sensor=s2,site=e\\,f ph=1");
   ASSERT_EQ(d.outcome.rejected, 1u);
   EXPECT_EQ(d.errors[0].field, "y 2");
   ASSERT_EQ(d.batch.size(), 1u);
@@ -269,8 +269,8 @@ TEST(LineProtocol, ParsesBooleans) {
 }
 
 TEST(LineProtocol, SkipsStringFields) {
-  Decoded d = Decode(
-      "w,sensor=a note=\"he said \\\"hi, there\\\" a=b \\\\\",ph=7.5,other=\"\" 100\n");
+  Decoded d =
+      Decode("w,sensor=a note=\"he said \\\"hi, there\\\" a=b \\\\\",ph=7.5,other=\"\" 100\n");
   ASSERT_EQ(d.outcome.accepted, 1u) << d.errors[0].reason;
   ASSERT_EQ(d.batch.field_end(0), 1u);
   EXPECT_EQ(d.batch.field_param(0), ParameterId::kPh);
@@ -334,8 +334,7 @@ TEST(LineProtocol, RejectsDuplicateFields) {
   EXPECT_EQ(OneError("w,sensor=a x=\"s\",x=3").reason, "duplicate field \"x\"");
   EXPECT_EQ(OneError("w,sensor=a ph=\"s\",ph=3").reason, "duplicate field \"ph\"");
   // Escaped and plain spellings of one key are the same key.
-  EXPECT_EQ(OneError("w,sensor=a s\\=1=\"a\",s\\=1=\"b\",ph=1").reason,
-            "duplicate field \"s=1\"");
+  EXPECT_EQ(OneError("w,sensor=a s\\=1=\"a\",s\\=1=\"b\",ph=1").reason, "duplicate field \"s=1\"");
 }
 
 TEST(LineProtocol, FindsDuplicateAmongManyCustomFields) {
@@ -359,10 +358,10 @@ TEST(LineProtocol, ScalesTimestampByPrecision) {
     Precision precision;
     std::int64_t ns;
   };
-  for (Case c : {Case{Precision::kNanoseconds, 5}, Case{Precision::kMicroseconds, 5'000},
-                 Case{Precision::kMilliseconds, 5'000'000}, Case{Precision::kSeconds, 5'000'000'000},
-                 Case{Precision::kMinutes, 300'000'000'000},
-                 Case{Precision::kHours, 18'000'000'000'000}}) {
+  for (Case c :
+       {Case{Precision::kNanoseconds, 5}, Case{Precision::kMicroseconds, 5'000},
+        Case{Precision::kMilliseconds, 5'000'000}, Case{Precision::kSeconds, 5'000'000'000},
+        Case{Precision::kMinutes, 300'000'000'000}, Case{Precision::kHours, 18'000'000'000'000}}) {
     Decoded d = Decode("w,sensor=a ph=7 5", c.precision);
     ASSERT_EQ(d.outcome.accepted, 1u);
     EXPECT_EQ(d.batch.time_ns(0), c.ns);
@@ -425,12 +424,12 @@ TEST(LineProtocol, CountsEveryLineIncludingBlankAndComments) {
 }
 
 TEST(LineProtocol, HandlesCrLfAndMissingFinalNewline) {
-  Decoded d = Decode("w,sensor=a ph=7 1\r\nw,sensor=b ph=8 2\r\nw,sensor=c ph=bad\r\nw,sensor=d ph=9");
+  Decoded d =
+      Decode("w,sensor=a ph=7 1\r\nw,sensor=b ph=8 2\r\nw,sensor=c ph=bad\r\nw,sensor=d ph=9");
   EXPECT_EQ(d.outcome.accepted, 3u);
   ASSERT_EQ(d.errors.size(), 1u);
   EXPECT_EQ(d.errors[0].line, 3u);
-  EXPECT_EQ(d.errors[0].reason,
-            "invalid value \"bad\": not a number, boolean or quoted string");
+  EXPECT_EQ(d.errors[0].reason, "invalid value \"bad\": not a number, boolean or quoted string");
   EXPECT_EQ(d.batch.time_ns(1), 2);
   EXPECT_EQ(d.batch.sensor(2), "d");
 }

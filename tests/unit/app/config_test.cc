@@ -1,0 +1,85 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "app/config.h"
+#include "testing/temp_dir.h"
+
+namespace aquawatch {
+namespace {
+
+TEST(Config, EveryOptionHasHelpEnvAndFlag) {
+  for (const ConfigOption& o : ConfigOptions()) {
+    EXPECT_FALSE(o.help.empty()) << o.key;
+    EXPECT_EQ(o.EnvName().rfind("AQUAWATCH_", 0), 0u);
+    EXPECT_EQ(o.FlagName().rfind("--", 0), 0u);
+  }
+  const ConfigOption* port = nullptr;
+  for (const ConfigOption& o : ConfigOptions()) {
+    if (o.key == "http.port") port = &o;
+  }
+  ASSERT_NE(port, nullptr);
+  EXPECT_EQ(port->EnvName(), "AQUAWATCH_HTTP_PORT");
+  EXPECT_EQ(port->FlagName(), "--http-port");
+}
+
+TEST(Config, LaterSourcesOverrideEarlierOnes) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/c.yaml";
+  std::ofstream(path) << "http:\n  port: 9000\ntcp:\n  port: 9001\n"
+                         "rules:\n  ph:\n    warn_high: 8.8\n";
+  Config c;
+  ASSERT_TRUE(ApplyYamlFile(path, c).ok());
+  EXPECT_EQ(c.http.port, 9000);
+  EXPECT_DOUBLE_EQ(c.pipeline.rules.For(ParameterId::kPh).warn_high, 8.8);
+  std::string e1 = "AQUAWATCH_TCP_PORT=9002", e2 = "PATH=/bin";
+  char* env[] = {e1.data(), e2.data(), nullptr};
+  ASSERT_TRUE(ApplyEnvironment(env, c).ok());
+  EXPECT_EQ(c.tcp.port, 9002);
+  ASSERT_TRUE(ApplyFlags({{"tcp.port", "9003"}}, c).ok());
+  EXPECT_EQ(c.tcp.port, 9003);
+  EXPECT_EQ(c.http.port, 9000);
+}
+
+TEST(Config, RejectsUnknownKeysAndBadValuesByName) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/c.yaml";
+  std::ofstream(path) << "http:\n  prot: 9000\n";
+  Config c;
+  Status s = ApplyYamlFile(path, c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("http.prot"), std::string::npos);
+
+  Status bad = ApplyFlags({{"http.port", "70000"}}, c);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("--http-port"), std::string::npos);
+
+  std::string e = "AQUAWATCH_NOPE=1";
+  char* env[] = {e.data(), nullptr};
+  Status unknown = ApplyEnvironment(env, c);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.message().find("AQUAWATCH_NOPE"), std::string::npos);
+
+  EXPECT_FALSE(ApplyFlags({{"role", "ingest"}}, c).ok());
+}
+
+TEST(Config, ValidateChecksThresholdOrder) {
+  Config c;
+  EXPECT_TRUE(Validate(c).ok());
+  ASSERT_TRUE(ApplyFlags({{"rules.ph.warn_high", "5"}}, c).ok());
+  EXPECT_FALSE(Validate(c).ok());
+}
+
+TEST(Config, NoneRemovesALimitAndRenderShowsIt) {
+  Config c;
+  ASSERT_TRUE(ApplyFlags({{"rules.turbidity_ntu.warn_high", "none"}}, c).ok());
+  EXPECT_TRUE(std::isinf(c.pipeline.rules.For(ParameterId::kTurbidityNtu).warn_high));
+  std::string yaml = RenderYaml(c);
+  EXPECT_NE(yaml.find("turbidity_ntu:"), std::string::npos);
+  EXPECT_NE(yaml.find("warn_high: none"), std::string::npos);
+  EXPECT_NE(yaml.find("port: 8080"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace aquawatch

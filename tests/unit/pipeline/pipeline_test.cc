@@ -1,0 +1,212 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "alert/alert_manager.h"
+#include "pipeline/bounded_queue.h"
+#include "pipeline/pipeline.h"
+#include "testing/fault_env.h"
+#include "testing/temp_dir.h"
+
+namespace aquawatch {
+namespace {
+
+using namespace std::chrono_literals;
+
+ReadingBatch Readings(const std::vector<std::tuple<std::string, std::int64_t, double>>& rows) {
+  ReadingBatch b;
+  for (const auto& [sensor, t, chlorine] : rows) {
+    b.BeginReading(sensor, t, "site-1", "zone-1");
+    b.AddField(ParameterId::kFreeChlorineMgL, chlorine);
+    b.AddField(ParameterId::kPh, 7.2);
+  }
+  b.arrival_ns = 1;
+  return b;
+}
+
+// Submits and waits for durability.
+Status SubmitAndWait(Pipeline& p, const ReadingBatch& b) {
+  std::promise<Status> done;
+  Status s = p.Submit(b, [&](Status st) { done.set_value(st); });
+  if (!s.ok()) return s;
+  return done.get_future().get();
+}
+
+struct Fixture {
+  testing::TempDir dir;
+  MetricsRegistry metrics;
+  AlertManager alerts;
+  PipelineOptions options;
+  Fixture() { options.data_dir = dir.path(); }
+  std::unique_ptr<Pipeline> Open(Env& env = DefaultEnv()) {
+    auto p = Pipeline::Open(env, SystemClock(), metrics, alerts, options);
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return p.ok() ? std::move(p).value() : nullptr;
+  }
+};
+
+TEST(Pipeline, AcknowledgesDurableReadingsAndServesLatest) {
+  Fixture f;
+  auto p = f.Open();
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 10, 0.8}, {"b", 10, 0.9}, {"a", 20, 0.7}})).ok());
+  auto a = p->Latest("a");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->last_time_ns, 20);
+  EXPECT_EQ(a->readings, 2u);
+  EXPECT_EQ(a->site, "site-1");
+  ASSERT_FALSE(a->values.empty());
+  EXPECT_EQ(p->SensorCount(), 2u);
+  auto list = p->ListSensors("", 10);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id, "a");
+  EXPECT_EQ(list[1].id, "b");
+  EXPECT_EQ(p->ListSensors("a", 10).size(), 1u);
+  EXPECT_FALSE(p->Latest("missing").has_value());
+}
+
+TEST(Pipeline, LateAndDuplicateReadingsDoNotMoveLatestOrRepeatAlerts) {
+  Fixture f;
+  auto p = f.Open();
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 100, 0.1}})).ok());
+  ASSERT_EQ(f.alerts.OpenCount(), 1u);
+  // The same reading again, and an older one.
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 100, 0.1}, {"a", 50, 0.9}})).ok());
+  auto a = p->Latest("a");
+  EXPECT_EQ(a->last_time_ns, 100);
+  EXPECT_EQ(f.alerts.List(AlertManager::Filter::kAll, 10).size(), 1u);
+}
+
+TEST(Pipeline, CriticalValueOpensAlertAndRecoveryResolvesIt) {
+  Fixture f;
+  auto p = f.Open();
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"s1", 1, 0.8}, {"s1", 2, 0.05}})).ok());
+  auto open = f.alerts.List(AlertManager::Filter::kOpen, 10);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].parameter, "free_chlorine_mg_l");
+  EXPECT_EQ(open[0].level, Level::kCriticalLow);
+  EXPECT_EQ(open[0].zone, "zone-1");
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"s1", 3, 0.8}})).ok());
+  EXPECT_EQ(f.alerts.OpenCount(), 0u);
+}
+
+TEST(Pipeline, RestartReplaysTheLogIntoLatestValuesAndAlerts) {
+  Fixture f;
+  {
+    auto p = f.Open();
+    for (int i = 0; i < 50; ++i) {
+      ASSERT_TRUE(SubmitAndWait(*p, Readings({{"s" + std::to_string(i % 7), i, 0.8},
+                                               {"bad", i, 0.05}}))
+                      .ok());
+    }
+    p->Stop();
+  }
+  AlertManager fresh;
+  MetricsRegistry metrics;
+  auto p = Pipeline::Open(DefaultEnv(), SystemClock(), metrics, fresh, f.options);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ((*p)->recovery().readings, 100u);
+  EXPECT_EQ((*p)->SensorCount(), 8u);
+  EXPECT_EQ((*p)->Latest("s6")->last_time_ns, 48);
+  EXPECT_EQ((*p)->Latest("bad")->readings, 50u);
+  EXPECT_EQ(fresh.OpenCount(), 1u);  // the alert state is rebuilt, once
+}
+
+TEST(Pipeline, RefusesADifferentShardLayoutForExistingData) {
+  Fixture f;
+  { auto p = f.Open(); }
+  f.options.shards = 3;
+  auto p = Pipeline::Open(DefaultEnv(), SystemClock(), f.metrics, f.alerts, f.options);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("shards"), std::string::npos);
+}
+
+TEST(Pipeline, FullQueueRefusesWholeBatchesUntilDrained) {
+  Fixture f;
+  f.options.shards = 1;
+  f.options.partitions = 1;
+  f.options.max_queued_readings = 4;
+  testing::FaultEnv env;
+  auto p = f.Open(env);
+  const int syncs_before = env.syncs();
+  env.Hold();  // the shard thread will block in its first sync
+  std::promise<Status> first, second;
+  ASSERT_TRUE(p->Submit(Readings({{"a", 1, 0.8}, {"a", 2, 0.8}}),
+                        [&](Status s) { first.set_value(s); })
+                  .ok());
+  // Wait until the shard is inside Sync with the first batch.
+  for (int i = 0; i < 1000 && env.syncs() == syncs_before; ++i) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_GT(env.syncs(), syncs_before);
+  ASSERT_TRUE(p->Submit(Readings({{"a", 3, 0.8}, {"a", 4, 0.8}}),
+                        [&](Status s) { second.set_value(s); })
+                  .ok());
+  Status refused = p->Submit(Readings({{"a", 5, 0.8}}), [](Status) { FAIL(); });
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
+  env.Release();
+  EXPECT_TRUE(first.get_future().get().ok());
+  EXPECT_TRUE(second.get_future().get().ok());
+  EXPECT_TRUE(SubmitAndWait(*p, Readings({{"a", 5, 0.8}})).ok());
+  EXPECT_EQ(p->Latest("a")->readings, 5u);
+}
+
+TEST(Pipeline, FailedSyncStopsAcknowledging) {
+  Fixture f;
+  testing::FaultEnv env;
+  auto p = f.Open(env);
+  env.FailSyncs(true);
+  Status s = SubmitAndWait(*p, Readings({{"a", 1, 0.8}}));
+  EXPECT_EQ(s.code(), StatusCode::kIoError);
+  EXPECT_FALSE(p->Healthy());
+  env.FailSyncs(false);
+  Status after = p->Submit(Readings({{"a", 2, 0.8}}), [](Status) {});
+  EXPECT_EQ(after.code(), StatusCode::kUnavailable);
+}
+
+TEST(Pipeline, RoutingIsStableAndSpreadsSensors) {
+  EXPECT_EQ(ShardFor("sensor-1", 64, 2), ShardFor("sensor-1", 64, 2));
+  int counts[4] = {};
+  for (int i = 0; i < 4000; ++i) ++counts[ShardFor("s" + std::to_string(i), 64, 4)];
+  for (int c : counts) EXPECT_GT(c, 700);
+}
+
+TEST(BoundedQueue, DeliversEveryItemOnceUnderConcurrentProducers) {
+  BoundedQueue<int> q(1024);
+  constexpr int kPerProducer = 20000;
+  std::vector<int> items(4 * kPerProducer);
+  std::vector<std::thread> producers;
+  for (int t = 0; t < 4; ++t) {
+    producers.emplace_back([&, t] {
+      for (int i = 0; i < kPerProducer; ++i) {
+        int* item = &items[t * kPerProducer + i];
+        while (!q.TryPush(item)) std::this_thread::yield();
+      }
+    });
+  }
+  std::vector<int> seen(items.size(), 0);
+  std::size_t got = 0;
+  while (got < items.size()) {
+    int* item = q.TryPop();
+    if (item == nullptr) continue;
+    ++seen[item - items.data()];
+    ++got;
+  }
+  for (auto& t : producers) t.join();
+  for (int s : seen) ASSERT_EQ(s, 1);
+  EXPECT_EQ(q.TryPop(), nullptr);
+}
+
+TEST(BoundedQueue, FullQueueRefusesPush) {
+  BoundedQueue<int> q(2);
+  int a = 1, b = 2, c = 3;
+  EXPECT_TRUE(q.TryPush(&a));
+  EXPECT_TRUE(q.TryPush(&b));
+  EXPECT_FALSE(q.TryPush(&c));
+  EXPECT_EQ(q.TryPop(), &a);
+  EXPECT_TRUE(q.TryPush(&c));
+}
+
+}  // namespace
+}  // namespace aquawatch
