@@ -50,6 +50,9 @@ inline constexpr std::size_t kMaxSensorIdBytes = 128;
 // bytes of ASCII letters, digits and `_ - . :` (they appear in URLs and MQTT topics unescaped).
 std::string_view SensorIdError(std::string_view id);
 
+// Site and zone labels: free text, up to this many bytes (they are stored with every reading).
+inline constexpr std::size_t kMaxLabelBytes = 128;
+
 // Field names outside the canonical set follow the same character rules, up to 64 bytes.
 inline constexpr std::size_t kMaxFieldNameBytes = 64;
 std::string_view FieldNameError(std::string_view name);

@@ -261,6 +261,9 @@ bool ReadingDecoder::Decode(dom::element reading) {
                ", not a string";
       });
     }
+    if (tags[i].size() > kMaxLabelBytes) {
+      return Fail(kTagNames[i], [&] { return std::string("longer than 128 bytes"); });
+    }
   }
 
   std::int64_t time_ns = options_.default_time_ns;

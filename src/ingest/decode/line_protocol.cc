@@ -269,6 +269,9 @@ bool LineParser::ParseTags() {
       continue;  // other tags are allowed and ignored
     }
     if (*seen) return Fail(key, [&] { return "duplicate tag " + Quote(key); });
+    if (slot != &sensor_ && value.size() > kMaxLabelBytes) {
+      return Fail(key, [] { return std::string("tag value longer than 128 bytes"); });
+    }
     *seen = true;
     *slot = value;
   }

@@ -338,3 +338,18 @@ TEST(Json, DecodesLargeDocumentTwiceOnOneThread) {
 
 }  // namespace
 }  // namespace aquawatch
+
+namespace aquawatch {
+namespace {
+
+TEST(JsonDecoder, RejectsOverlongZone) {
+  std::string zone(129, 'z');
+  Decoded d = Decode(R"([{"sensor":"a","zone":")" + zone + R"(","values":{"ph":7}},)" "\n" +
+                     R"({"sensor":"b","values":{"ph":7}}])");
+  EXPECT_EQ(d.outcome.accepted, 1u);
+  ASSERT_EQ(d.errors.size(), 1u);
+  EXPECT_EQ(d.errors[0].field, "zone");
+}
+
+}  // namespace
+}  // namespace aquawatch

@@ -509,3 +509,18 @@ TEST(ParsePrecision, RejectsUnknown) {
 
 }  // namespace
 }  // namespace aquawatch
+
+namespace aquawatch {
+namespace {
+
+TEST(LineProtocol, RejectsOverlongSiteOrZone) {
+  std::string long_site(129, 's');
+  Decoded d = Decode("water,sensor=s1,site=" + long_site + " ph=7\nwater,sensor=s2 ph=7\n");
+  EXPECT_EQ(d.outcome.accepted, 1u);
+  ASSERT_EQ(d.errors.size(), 1u);
+  EXPECT_EQ(d.errors[0].line, 1u);
+  EXPECT_EQ(d.errors[0].field, "site");
+}
+
+}  // namespace
+}  // namespace aquawatch
