@@ -47,11 +47,13 @@ int RunServe(const Config& config) {
   metrics.AddCallbackGauge("aquawatch_recovery_readings", "Readings replayed at the last start", "",
                            [rec] { return static_cast<double>(rec.readings); });
 
+  // The io_context outlives everything that owns sockets (WebSocket sessions live in the hub), so
+  // it is created first and destroyed last.
+  boost::asio::io_context io(config.io_threads);
   std::unique_ptr<StreamHub> hub = NewStreamHub(clock, metrics);
   alerts.AddListener(hub.get());
   pipeline->SetLiveValueListener(hub.get());
 
-  boost::asio::io_context io(config.io_threads);
   auto work = boost::asio::make_work_guard(io);
   ApiOptions api_options;
   api_options.max_body_bytes = config.http.max_body_bytes;
@@ -84,6 +86,14 @@ int RunServe(const Config& config) {
     mqtt = std::move(started).value();
   }
 
+  // Signals are caught before the ready line, so a supervisor that stops us right after it
+  // still gets a clean shutdown.
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::promise<int> stop_signal;
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) stop_signal.set_value(sig);
+  });
+
   std::vector<std::thread> threads;
   for (int i = 0; i < config.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
 
@@ -98,11 +108,6 @@ int RunServe(const Config& config) {
               tcp ? tcp->port() : 0u);
   std::fflush(stdout);
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  std::promise<int> stop_signal;
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (!ec) stop_signal.set_value(sig);
-  });
   int sig = stop_signal.get_future().get();
   spdlog::info("signal {}: shutting down", sig);
 

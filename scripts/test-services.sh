@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Starts and stops the servers the integration tests need, on loopback ports picked at run time,
+# with every file under one temporary directory.
+#   scripts/test-services.sh start ENV_FILE   # writes AQUAWATCH_TEST_* variables to ENV_FILE
+#   scripts/test-services.sh stop ENV_FILE    # stops them and removes the directory
+set -euo pipefail
+
+cmd=${1:?usage: test-services.sh start|stop ENV_FILE}
+env_file=${2:?usage: test-services.sh start|stop ENV_FILE}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {  # port, name
+  for _ in $(seq 1 100); do
+    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "test-services: $2 did not start on port $1" >&2
+  return 1
+}
+
+case "$cmd" in
+  start)
+    dir=$(mktemp -d /tmp/aquawatch-services-XXXXXX)
+    mqtt_port=$(free_port)
+    cat > "$dir/mosquitto.conf" <<CONF
+listener $mqtt_port 127.0.0.1
+allow_anonymous true
+persistence false
+pid_file $dir/mosquitto.pid
+log_dest file $dir/mosquitto.log
+CONF
+    # Mosquitto drops privileges to 'mosquitto' when started as root; let it write its log.
+    chmod 777 "$dir"
+    mosquitto -c "$dir/mosquitto.conf" -d
+    wait_port "$mqtt_port" mosquitto
+    {
+      echo "AQUAWATCH_TEST_SERVICES_DIR=$dir"
+      echo "AQUAWATCH_TEST_MQTT_PORT=$mqtt_port"
+    } > "$env_file"
+    echo "test-services: mosquitto on 127.0.0.1:$mqtt_port (files in $dir)"
+    ;;
+  stop)
+    [[ -f "$env_file" ]] || exit 0
+    # shellcheck disable=SC1090
+    source "$env_file"
+    dir=${AQUAWATCH_TEST_SERVICES_DIR:-}
+    if [[ -n "$dir" && -f "$dir/mosquitto.pid" ]]; then
+      kill "$(cat "$dir/mosquitto.pid")" 2>/dev/null || true
+    fi
+    [[ -n "$dir" ]] && rm -rf "$dir"
+    rm -f "$env_file"
+    echo "test-services: stopped"
+    ;;
+  *)
+    echo "usage: test-services.sh start|stop ENV_FILE" >&2
+    exit 2
+    ;;
+esac
