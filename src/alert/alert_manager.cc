@@ -1,7 +1,7 @@
 #include "alert/alert_manager.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 namespace aquawatch {
 
@@ -150,8 +150,7 @@ void AlertManager::AddListener(AlertListener* listener) {
 
 void AlertManager::RemoveListener(AlertListener* listener) {
   std::lock_guard lock(mu_);
-  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener),
-                   listeners_.end());
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener), listeners_.end());
 }
 
 }  // namespace aquawatch

@@ -31,8 +31,8 @@ struct Alert {
   std::string parameter;  // e.g. "free_chlorine_mg_l"
   Level level = Level::kNormal;
   AlertPriority priority = AlertPriority::kMedium;
-  double value = 0;      // the reading that caused the latest change
-  double threshold = 0;  // the limit that was crossed
+  double value = 0;                  // the reading that caused the latest change
+  double threshold = 0;              // the limit that was crossed
   std::int64_t reading_time_ns = 0;  // sensor time of that reading
   std::int64_t received_ns = 0;      // when aquawatch received it (for latency)
   std::int64_t opened_ns = 0;        // sensor time the alert opened

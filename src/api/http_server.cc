@@ -71,10 +71,9 @@ class StreamHubImpl final : public StreamHub {
             "aquawatch_alert_push_latency_seconds",
             "From a reading's arrival to its alert event being written to a WebSocket", "",
             ExponentialBuckets(0.00005, 2, 18))),
-        raise_latency_(metrics.AddHistogram(
-            "aquawatch_alert_raise_latency_seconds",
-            "From a reading's arrival to the alert event it caused", "",
-            ExponentialBuckets(0.00005, 2, 18))) {}
+        raise_latency_(metrics.AddHistogram("aquawatch_alert_raise_latency_seconds",
+                                            "From a reading's arrival to the alert event it caused",
+                                            "", ExponentialBuckets(0.00005, 2, 18))) {}
 
   void Add(const std::shared_ptr<WsSession>& s) {
     std::lock_guard lock(mu_);
@@ -187,26 +186,27 @@ void WsSession::DoRead() {
 
 void WsSession::Enqueue(std::shared_ptr<const std::string> text, bool alert,
                         std::int64_t received_ns) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text), alert,
-                                 received_ns]() mutable {
-    if (self->closed_) return;
-    if (alert) {
-      if (self->alerts_.size() >= kMaxQueuedAlertsPerClient) {
-        // A client this far behind is gone in all but name; close it rather than grow forever.
-        spdlog::warn("closing a WebSocket client that stopped reading alerts");
-        self->Close();
-        return;
-      }
-      self->alerts_.push_back({std::move(text), received_ns});
-    } else {
-      if (self->values_.size() >= kMaxQueuedValuesPerClient) {
-        self->values_.pop_front();
-        self->hub_.CountDroppedValue();
-      }
-      self->values_.push_back({std::move(text), 0});
-    }
-    if (!self->writing_) self->WriteNext();
-  });
+  net::post(ws_.get_executor(),
+            [self = shared_from_this(), text = std::move(text), alert, received_ns]() mutable {
+              if (self->closed_) return;
+              if (alert) {
+                if (self->alerts_.size() >= kMaxQueuedAlertsPerClient) {
+                  // A client this far behind is gone in all but name; close it rather than grow
+                  // forever.
+                  spdlog::warn("closing a WebSocket client that stopped reading alerts");
+                  self->Close();
+                  return;
+                }
+                self->alerts_.push_back({std::move(text), received_ns});
+              } else {
+                if (self->values_.size() >= kMaxQueuedValuesPerClient) {
+                  self->values_.pop_front();
+                  self->hub_.CountDroppedValue();
+                }
+                self->values_.push_back({std::move(text), 0});
+              }
+              if (!self->writing_) self->WriteNext();
+            });
 }
 
 void WsSession::WriteNext() {
@@ -305,17 +305,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(64 * 1024);
     stream_.expires_after(std::chrono::seconds(120));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout) return Close();
     if (ec == http::error::body_limit) {
-      return WriteSimple(413, R"({"error":"request body exceeds the limit of )" +
-                                  std::to_string(options_.max_body_bytes) + R"( bytes"})",
+      return WriteSimple(413,
+                         R"({"error":"request body exceeds the limit of )" +
+                             std::to_string(options_.max_body_bytes) + R"( bytes"})",
                          /*keep_alive=*/false);
     }
     if (ec) return Close();
@@ -343,9 +343,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     r.accept = std::string(req[http::field::accept]);
     r.body = std::move(req.body());
     handler_.Handle(std::move(r), [self = shared_from_this()](HttpResponse resp) {
-      net::post(self->stream_.get_executor(), [self, resp = std::move(resp)]() mutable {
-        self->Write(std::move(resp));
-      });
+      net::post(self->stream_.get_executor(),
+                [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp)); });
     });
   }
 
@@ -393,14 +392,17 @@ class HttpServerImpl final : public HttpServer {
  public:
   HttpServerImpl(net::io_context& io, HttpServerOptions options, HttpHandler& handler,
                  StreamHubImpl& hub)
-      : io_(io), acceptor_(net::make_strand(io)), options_(std::move(options)), handler_(handler),
+      : io_(io),
+        acceptor_(net::make_strand(io)),
+        options_(std::move(options)),
+        handler_(handler),
         hub_(hub) {}
 
   Status Listen() {
     beast::error_code ec;
     auto address = net::ip::make_address(options_.address, ec);
-    if (ec) return Status::InvalidArgument("http address \"" + options_.address + "\": " +
-                                           ec.message());
+    if (ec)
+      return Status::InvalidArgument("http address \"" + options_.address + "\": " + ec.message());
     tcp::endpoint endpoint(address, options_.port);
     acceptor_.open(endpoint.protocol(), ec);
     if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);

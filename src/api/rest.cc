@@ -1,7 +1,7 @@
 #include "api/rest.h"
 
-#include <charconv>
 #include <fmt/format.h>
+#include <charconv>
 
 #include "api/alert_json.h"
 #include "api/json_writer.h"
@@ -17,8 +17,9 @@ HttpResponse JsonError(int status, std::string_view message, WriteFlavor flavor)
   r.status = status;
   if (flavor == WriteFlavor::kInfluxV2) {
     r.body = R"({"code":)";
-    AppendJsonString(r.body, status == 400 ? "invalid" : status == 429 ? "too many requests"
-                                                                         : "unavailable");
+    AppendJsonString(r.body, status == 400   ? "invalid"
+                             : status == 429 ? "too many requests"
+                                             : "unavailable");
     r.body += R"(,"message":)";
   } else {
     r.body = R"({"error":)";
@@ -42,11 +43,11 @@ std::string DescribeError(const DecodeError& e) {
 // "error" (v1) or "message" (v2) naming the first problem; the extra fields list them all.
 HttpResponse PartialWrite(const DecodeOutcome& outcome, const std::vector<DecodeError>& errors,
                           WriteFlavor flavor) {
-  std::string summary = fmt::format(
-      "{}: {} ({} of {} readings rejected, {} accepted)",
-      outcome.accepted > 0 ? "partial write" : "unable to parse",
-      errors.empty() ? std::string("bad input") : DescribeError(errors.front()), outcome.rejected,
-      outcome.accepted + outcome.rejected, outcome.accepted);
+  std::string summary =
+      fmt::format("{}: {} ({} of {} readings rejected, {} accepted)",
+                  outcome.accepted > 0 ? "partial write" : "unable to parse",
+                  errors.empty() ? std::string("bad input") : DescribeError(errors.front()),
+                  outcome.rejected, outcome.accepted + outcome.rejected, outcome.accepted);
   HttpResponse r;
   r.status = 400;
   r.body = flavor == WriteFlavor::kInfluxV2 ? R"({"code":"invalid","message":)" : R"({"error":)";
@@ -80,8 +81,8 @@ bool ParseSize(const std::string* text, std::size_t fallback, std::size_t max, s
   std::size_t v = 0;
   auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
   if (ec != std::errc() || end != text->data() + text->size() || v == 0 || v > max) {
-    *error = fmt::format("query parameter \"{}\" must be an integer from 1 to {}, got \"{}\"",
-                         name, max, *text);
+    *error = fmt::format("query parameter \"{}\" must be an integer from 1 to {}, got \"{}\"", name,
+                         max, *text);
     return false;
   }
   *out = v;

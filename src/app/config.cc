@@ -2,10 +2,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fmt/format.h>
 #include <map>
 
 namespace aquawatch {
@@ -29,7 +29,8 @@ Status ParseBool(const std::string& key, const std::string& text, bool* out) {
   } else if (text == "false" || text == "0" || text == "no" || text == "off") {
     *out = false;
   } else {
-    return Status::InvalidArgument(fmt::format("{}: expected true or false, got \"{}\"", key, text));
+    return Status::InvalidArgument(
+        fmt::format("{}: expected true or false, got \"{}\"", key, text));
   }
   return Status::Ok();
 }
@@ -109,22 +110,24 @@ std::vector<ConfigOption> BuildOptions() {
       [](Config& c) -> std::string& { return c.role; },
       [](const std::string& v) {
         if (v == "all") return Status::Ok();
-        return Status::InvalidArgument(fmt::format(
-            "role: \"{}\" is not available yet; only \"all\" is implemented", v));
+        return Status::InvalidArgument(
+            fmt::format("role: \"{}\" is not available yet; only \"all\" is implemented", v));
       }));
   o.push_back(StringOption("data_dir", "Directory for the shard logs",
                            [](Config& c) -> std::string& { return c.pipeline.data_dir; }));
   o.push_back(StringOption(
       "log_level", "trace, debug, info, warn, error",
-      [](Config& c) -> std::string& { return c.log_level; }, [](const std::string& v) {
+      [](Config& c) -> std::string& { return c.log_level; },
+      [](const std::string& v) {
         static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
         for (const char* l : levels) {
           if (v == l) return Status::Ok();
         }
         return Status::InvalidArgument("log_level: expected trace, debug, info, warn or error");
       }));
-  o.push_back(NumberOption<int>("io_threads", "Threads serving HTTP, WebSocket and TCP",
-                                [](Config& c) -> int& { return c.io_threads; }, 1, 64));
+  o.push_back(NumberOption<int>(
+      "io_threads", "Threads serving HTTP, WebSocket and TCP",
+      [](Config& c) -> int& { return c.io_threads; }, 1, 64));
   o.push_back(StringOption("http.address", "Address the HTTP API listens on",
                            [](Config& c) -> std::string& { return c.http.address; }));
   o.push_back(NumberOption<std::uint16_t>(
@@ -133,11 +136,10 @@ std::vector<ConfigOption> BuildOptions() {
   o.push_back(NumberOption<std::size_t>(
       "http.max_body_bytes", "Largest request body, after gzip decompression",
       [](Config& c) -> std::size_t& { return c.http.max_body_bytes; }, 1024, 1ll << 32));
-  o.push_back({"tcp.enabled", "Accept line protocol over TCP",
-               [](Config& c, const std::string& v) {
-                 return ParseBool("tcp.enabled", v, &c.tcp_enabled);
-               },
-               [](const Config& c) { return std::string(c.tcp_enabled ? "true" : "false"); }});
+  o.push_back(
+      {"tcp.enabled", "Accept line protocol over TCP",
+       [](Config& c, const std::string& v) { return ParseBool("tcp.enabled", v, &c.tcp_enabled); },
+       [](const Config& c) { return std::string(c.tcp_enabled ? "true" : "false"); }});
   o.push_back(StringOption("tcp.address", "Address the TCP line-protocol listener binds",
                            [](Config& c) -> std::string& { return c.tcp.address; }));
   o.push_back(NumberOption<std::uint16_t>(
@@ -146,13 +148,14 @@ std::vector<ConfigOption> BuildOptions() {
   o.push_back({"tcp.precision", "Timestamp precision of TCP line protocol: ns, us, ms, s",
                [](Config& c, const std::string& v) -> Status {
                  auto p = ParsePrecision(v);
-                 if (!p.ok()) return Status::InvalidArgument("tcp.precision: " +
-                                                             p.status().message());
+                 if (!p.ok())
+                   return Status::InvalidArgument("tcp.precision: " + p.status().message());
                  c.tcp.precision = *p;
                  return Status::Ok();
                },
                [](const Config& c) { return PrecisionName(c.tcp.precision); }});
-  o.push_back(StringOption("mqtt.broker", "MQTT broker URI, e.g. tcp://127.0.0.1:1883 (empty = off)",
+  o.push_back(StringOption("mqtt.broker",
+                           "MQTT broker URI, e.g. tcp://127.0.0.1:1883 (empty = off)",
                            [](Config& c) -> std::string& { return c.mqtt.broker; }));
   o.push_back(StringOption("mqtt.topic", "MQTT topic filter to subscribe to",
                            [](Config& c) -> std::string& { return c.mqtt.topic; }));
@@ -160,24 +163,24 @@ std::vector<ConfigOption> BuildOptions() {
                            "MQTT client id (unique per process: two clients with one id knock "
                            "each other off)",
                            [](Config& c) -> std::string& { return c.mqtt.client_id; }));
-  o.push_back(NumberOption<int>("mqtt.qos", "MQTT subscription QoS (0 or 1)",
-                                [](Config& c) -> int& { return c.mqtt.qos; }, 0, 1));
-  o.push_back(NumberOption<int>("pipeline.shards", "Shard threads (fixed once data exists)",
-                                [](Config& c) -> int& { return c.pipeline.shards; }, 1, 256));
+  o.push_back(NumberOption<int>(
+      "mqtt.qos", "MQTT subscription QoS (0 or 1)", [](Config& c) -> int& { return c.mqtt.qos; }, 0,
+      1));
+  o.push_back(NumberOption<int>(
+      "pipeline.shards", "Shard threads (fixed once data exists)",
+      [](Config& c) -> int& { return c.pipeline.shards; }, 1, 256));
   o.push_back(NumberOption<int>(
       "pipeline.partitions", "Partitions sensors hash into (fixed once data exists)",
       [](Config& c) -> int& { return c.pipeline.partitions; }, 1, 65536));
   o.push_back(NumberOption<std::size_t>(
-      "pipeline.max_queued_readings",
-      "Readings a shard may hold before listeners get backpressure",
+      "pipeline.max_queued_readings", "Readings a shard may hold before listeners get backpressure",
       [](Config& c) -> std::size_t& { return c.pipeline.max_queued_readings; }, 1, 1ll << 30));
   o.push_back(NumberOption<std::size_t>(
       "pipeline.max_queued_batches", "Batches a shard may hold before listeners get backpressure",
       [](Config& c) -> std::size_t& { return c.pipeline.max_queued_batches; }, 2, 1 << 20));
   o.push_back(NumberOption<std::uint64_t>(
       "pipeline.log_segment_bytes", "Size at which a shard log starts a new segment file",
-      [](Config& c) -> std::uint64_t& { return c.pipeline.log.segment_bytes; }, 4096,
-      1ll << 40));
+      [](Config& c) -> std::uint64_t& { return c.pipeline.log.segment_bytes; }, 4096, 1ll << 40));
   // One option per threshold of every canonical parameter.
   struct Limit {
     const char* name;
@@ -194,31 +197,27 @@ std::vector<ConfigOption> BuildOptions() {
       std::string key = fmt::format("rules.{}.{}", ParameterName(id), limit.name);
       auto field = limit.field;
       bool is_hysteresis = std::string_view(limit.name) == "hysteresis";
-      o.push_back({key,
-                   fmt::format("{} of {} ({}); \"none\" removes it", limit.name,
-                               ParameterName(id), CanonicalParameter(id).unit),
-                   [key, id, field, is_hysteresis](Config& c, const std::string& v) -> Status {
-                     double d = 0;
-                     Status s = ParseDouble(key, v, &d);
-                     if (!s.ok()) return s;
-                     ThresholdRule& rule = c.pipeline.rules.For(id);
-                     if (std::isnan(d)) {
-                       d = is_hysteresis ? 0
-                           : (field == &ThresholdRule::critical_low ||
-                              field == &ThresholdRule::warn_low)
-                               ? -kNoLimit
-                               : kNoLimit;
-                     }
-                     rule.*field = d;
-                     rule.enabled = std::isfinite(rule.critical_low) ||
-                                    std::isfinite(rule.warn_low) ||
-                                    std::isfinite(rule.warn_high) ||
-                                    std::isfinite(rule.critical_high);
-                     return Status::Ok();
-                   },
-                   [id, field](const Config& c) {
-                     return FormatLimit(c.pipeline.rules.For(id).*field);
-                   }});
+      o.push_back(
+          {key,
+           fmt::format("{} of {} ({}); \"none\" removes it", limit.name, ParameterName(id),
+                       CanonicalParameter(id).unit),
+           [key, id, field, is_hysteresis](Config& c, const std::string& v) -> Status {
+             double d = 0;
+             Status s = ParseDouble(key, v, &d);
+             if (!s.ok()) return s;
+             ThresholdRule& rule = c.pipeline.rules.For(id);
+             if (std::isnan(d)) {
+               d = is_hysteresis ? 0
+                   : (field == &ThresholdRule::critical_low || field == &ThresholdRule::warn_low)
+                       ? -kNoLimit
+                       : kNoLimit;
+             }
+             rule.*field = d;
+             rule.enabled = std::isfinite(rule.critical_low) || std::isfinite(rule.warn_low) ||
+                            std::isfinite(rule.warn_high) || std::isfinite(rule.critical_high);
+             return Status::Ok();
+           },
+           [id, field](const Config& c) { return FormatLimit(c.pipeline.rules.For(id).*field); }});
     }
   }
   return o;
@@ -282,16 +281,16 @@ Status ApplyYamlFile(const std::string& path, Config& config) {
   for (const auto& [key, value] : pairs) {
     const ConfigOption* o = FindOption(key);
     if (o == nullptr) {
-      return Status::InvalidArgument(
-          fmt::format("config file {}: unknown setting \"{}\" (see aquawatch serve --help)",
-                      path, key));
+      return Status::InvalidArgument(fmt::format(
+          "config file {}: unknown setting \"{}\" (see aquawatch serve --help)", path, key));
     }
     if (value == "\x01sequence") {
       return Status::InvalidArgument(
           fmt::format("config file {}: \"{}\" must be a single value, not a list", path, key));
     }
     Status s = o->set(config, value);
-    if (!s.ok()) return Status::InvalidArgument(fmt::format("config file {}: {}", path, s.message()));
+    if (!s.ok())
+      return Status::InvalidArgument(fmt::format("config file {}: {}", path, s.message()));
   }
   return Status::Ok();
 }
@@ -311,8 +310,8 @@ Status ApplyEnvironment(char** environ, Config& config) {
       return Status::InvalidArgument(fmt::format("environment: unknown variable {}", name));
     }
     Status s = it->second->set(config, value);
-    if (!s.ok()) return Status::InvalidArgument(fmt::format("environment {}: {}", name,
-                                                            s.message()));
+    if (!s.ok())
+      return Status::InvalidArgument(fmt::format("environment {}: {}", name, s.message()));
   }
   return Status::Ok();
 }
@@ -338,10 +337,10 @@ Status Validate(const Config& config) {
     if (!(r.critical_low <= r.warn_low && r.warn_low <= r.warn_high &&
           r.warn_high <= r.critical_high) ||
         r.hysteresis < 0) {
-      return Status::InvalidArgument(fmt::format(
-          "rules.{}: need critical_low <= warn_low <= warn_high <= critical_high and "
-          "hysteresis >= 0",
-          ParameterName(static_cast<ParameterId>(p))));
+      return Status::InvalidArgument(
+          fmt::format("rules.{}: need critical_low <= warn_low <= warn_high <= critical_high and "
+                      "hysteresis >= 0",
+                      ParameterName(static_cast<ParameterId>(p))));
     }
   }
   return Status::Ok();

@@ -100,8 +100,7 @@ int RunServe(const Config& config) {
   std::uint16_t http_port = (*http)->port();
   spdlog::info("aquawatch ready: http://{}:{} (API, /metrics, WebSocket /api/v1/stream){}{}",
                config.http.address, http_port,
-               tcp ? fmt::format(", line protocol tcp {}:{}", config.tcp.address, tcp->port())
-                   : "",
+               tcp ? fmt::format(", line protocol tcp {}:{}", config.tcp.address, tcp->port()) : "",
                mqtt ? fmt::format(", mqtt {} {}", config.mqtt.broker, config.mqtt.topic) : "");
   // A machine-readable line on stdout for scripts and tests that asked for port 0.
   std::printf("{\"event\":\"ready\",\"http_port\":%u,\"tcp_port\":%u}\n", http_port,

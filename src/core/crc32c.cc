@@ -26,9 +26,8 @@ std::uint32_t Crc32cTable(const std::uint8_t* p, std::size_t n, std::uint32_t cr
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) std::uint32_t Crc32cHardware(const std::uint8_t* p,
-                                                                 std::size_t n,
-                                                                 std::uint32_t crc) {
+__attribute__((target("sse4.2"))) std::uint32_t Crc32cHardware(const std::uint8_t* p, std::size_t n,
+                                                               std::uint32_t crc) {
   std::uint64_t c = ~crc;
   while (n >= 8) {
     std::uint64_t word;

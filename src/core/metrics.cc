@@ -2,9 +2,9 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cmath>
 #include <cstdio>
-#include <fmt/format.h>
 #include <limits>
 #include <map>
 
@@ -84,8 +84,8 @@ Histogram& MetricsRegistry::AddHistogram(const std::string& name, const std::str
 void MetricsRegistry::AddCallbackGauge(const std::string& name, const std::string& help,
                                        const std::string& labels, std::function<double()> fn) {
   std::lock_guard lock(mu_);
-  series_.push_back({Kind::kCallback, name, help, labels, nullptr, nullptr, nullptr,
-                     std::move(fn)});
+  series_.push_back(
+      {Kind::kCallback, name, help, labels, nullptr, nullptr, nullptr, std::move(fn)});
 }
 
 namespace {
@@ -130,8 +130,8 @@ std::string MetricsRegistry::RenderPrometheus() const {
           out += fmt::format("{}{} {}\n", name, WithLabels(s->labels), s->counter->Value());
           break;
         case Kind::kGauge:
-          out += fmt::format("{}{} {}\n", name, WithLabels(s->labels),
-                             FormatValue(s->gauge->Value()));
+          out +=
+              fmt::format("{}{} {}\n", name, WithLabels(s->labels), FormatValue(s->gauge->Value()));
           break;
         case Kind::kCallback:
           out += fmt::format("{}{} {}\n", name, WithLabels(s->labels), FormatValue(s->callback()));

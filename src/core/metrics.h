@@ -63,8 +63,7 @@ class MetricsRegistry {
   // `labels` is the Prometheus label set without braces, e.g. `listener="tcp"`, or empty.
   Counter& AddCounter(const std::string& name, const std::string& help,
                       const std::string& labels = {});
-  Gauge& AddGauge(const std::string& name, const std::string& help,
-                  const std::string& labels = {});
+  Gauge& AddGauge(const std::string& name, const std::string& help, const std::string& labels = {});
   Histogram& AddHistogram(const std::string& name, const std::string& help,
                           const std::string& labels, std::vector<double> bounds);
   // A gauge computed when scraped. `fn` runs on the scraping thread and must be thread-safe.

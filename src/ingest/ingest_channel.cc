@@ -3,9 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <zlib.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <chrono>
-#include <fmt/format.h>
 
 namespace aquawatch {
 
@@ -25,10 +25,9 @@ IngestChannel::IngestChannel(Pipeline& pipeline, MetricsRegistry& metrics, std::
       failed_(metrics.AddCounter("aquawatch_readings_failed_total",
                                  "Readings taken but not made durable (storage failure)",
                                  fmt::format("listener=\"{}\"", name_))),
-      batch_readings_(metrics.AddHistogram("aquawatch_ingest_batch_readings",
-                                           "Readings per decoded batch, per listener",
-                                           fmt::format("listener=\"{}\"", name_),
-                                           ExponentialBuckets(1, 4, 10))) {}
+      batch_readings_(metrics.AddHistogram(
+          "aquawatch_ingest_batch_readings", "Readings per decoded batch, per listener",
+          fmt::format("listener=\"{}\"", name_), ExponentialBuckets(1, 4, 10))) {}
 
 DecodeOutcome IngestChannel::Decode(WireFormat format, std::string_view text,
                                     const LineProtocolOptions& lp, ReadingBatch& out,

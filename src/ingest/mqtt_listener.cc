@@ -2,10 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mqtt/async_client.h>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mqtt/async_client.h>
 #include <mutex>
 #include <thread>
 
@@ -81,9 +81,10 @@ class MqttListenerImpl final : public MqttListener, public virtual mqtt::callbac
     const std::string& payload = msg->get_payload_ref().str();
     std::string_view text = payload;
     std::size_t first = text.find_first_not_of(" \t\r\n");
-    WireFormat format = first != std::string_view::npos && (text[first] == '{' || text[first] == '[')
-                            ? WireFormat::kJson
-                            : WireFormat::kLineProtocol;
+    WireFormat format =
+        first != std::string_view::npos && (text[first] == '{' || text[first] == '[')
+            ? WireFormat::kJson
+            : WireFormat::kLineProtocol;
     LineProtocolOptions lp;
     lp.precision = options_.precision;
     lp.default_time_ns = clock_.NowNs();
@@ -114,8 +115,8 @@ class MqttListenerImpl final : public MqttListener, public virtual mqtt::callbac
         spdlog::error("mqtt: dropping message, storage has failed: {}", s.message());
         return;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(2 << std::min(attempt, 6),
-                                                                     100)));
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::min(2 << std::min(attempt, 6), 100)));
     }
   }
 

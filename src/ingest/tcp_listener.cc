@@ -27,11 +27,9 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
 
  private:
   void DoRead() {
-    socket_.async_read_some(
-        net::buffer(buffer_.data() + filled_, buffer_.size() - filled_),
-        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-          self->OnRead(ec, n);
-        });
+    socket_.async_read_some(net::buffer(buffer_.data() + filled_, buffer_.size() - filled_),
+                            [self = shared_from_this()](boost::system::error_code ec,
+                                                        std::size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(boost::system::error_code ec, std::size_t n) {
@@ -65,8 +63,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     if (discarding_) {
       // Drop the tail of the over-long line up to and including its newline.
       std::size_t first_newline = data.find('\n');
-      std::memmove(buffer_.data(), buffer_.data() + first_newline + 1,
-                   filled_ - first_newline - 1);
+      std::memmove(buffer_.data(), buffer_.data() + first_newline + 1, filled_ - first_newline - 1);
       filled_ -= first_newline + 1;
       consumed -= first_newline + 1;
       ++next_line_;
@@ -130,8 +127,11 @@ class TcpListenerImpl final : public TcpListener {
  public:
   TcpListenerImpl(net::io_context& io, TcpListenerOptions options, IngestChannel& channel,
                   Clock& clock)
-      : io_(io), acceptor_(net::make_strand(io)), options_(std::move(options)),
-        channel_(channel), clock_(clock) {}
+      : io_(io),
+        acceptor_(net::make_strand(io)),
+        options_(std::move(options)),
+        channel_(channel),
+        clock_(clock) {}
 
   Status Listen() {
     boost::system::error_code ec;
@@ -164,14 +164,14 @@ class TcpListenerImpl final : public TcpListener {
 
  private:
   void DoAccept() {
-    acceptor_.async_accept(net::make_strand(io_), [this](boost::system::error_code ec,
-                                                         tcp::socket socket) {
-      if (ec == net::error::operation_aborted) return;
-      if (!ec) {
-        std::make_shared<TcpConnection>(std::move(socket), options_, channel_, clock_)->Start();
-      }
-      if (acceptor_.is_open()) DoAccept();
-    });
+    acceptor_.async_accept(
+        net::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
+          if (ec == net::error::operation_aborted) return;
+          if (!ec) {
+            std::make_shared<TcpConnection>(std::move(socket), options_, channel_, clock_)->Start();
+          }
+          if (acceptor_.is_open()) DoAccept();
+        });
   }
 
   net::io_context& io_;

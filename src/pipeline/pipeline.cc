@@ -2,13 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
-#include <fmt/format.h>
 #include <limits>
 #include <mutex>
 #include <set>
@@ -127,7 +127,9 @@ class Shard {
     return Status::Ok();
   }
 
-  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
 
   void Stop() {
     if (!thread_.joinable()) return;
@@ -339,9 +341,8 @@ class Shard {
         if (next != s.levels[pi]) {
           Level threshold_level = next == Level::kNormal ? s.levels[pi] : next;
           alerts_.OnThresholdTransition({batch.sensor(i), labels_[s.site], labels_[s.zone], p,
-                                         s.levels[pi], next, v,
-                                         ThresholdFor(rule, threshold_level), batch.time_ns(i),
-                                         batch.arrival_ns});
+                                         s.levels[pi], next, v, ThresholdFor(rule, threshold_level),
+                                         batch.time_ns(i), batch.arrival_ns});
           s.levels[pi] = next;
         }
       }

@@ -65,8 +65,9 @@ struct SensorSnapshot {
   std::int64_t last_time_ns = 0;     // sensor time of the latest reading
   std::int64_t last_arrival_ns = 0;  // when it arrived
   std::uint64_t readings = 0;
-  std::vector<std::pair<std::string, double>> values;       // latest value per parameter
-  std::vector<std::pair<std::string, std::string>> levels;  // rule level per parameter, if not normal
+  std::vector<std::pair<std::string, double>> values;  // latest value per parameter
+  std::vector<std::pair<std::string, std::string>>
+      levels;  // rule level per parameter, if not normal
 };
 
 struct RecoveryStats {

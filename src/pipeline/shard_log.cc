@@ -33,8 +33,8 @@ bool ParseSegmentName(const std::string& name, std::uint64_t* index) {
 // Walks the records of one segment. Returns the offset just past the last intact record and
 // sets *clean to whether the segment ended exactly there.
 Result<std::uint64_t> ScanSegment(std::string_view bytes, const std::string& path,
-                                  const std::function<Status(std::string_view)>& visit,
-                                  bool* clean, std::uint64_t* records) {
+                                  const std::function<Status(std::string_view)>& visit, bool* clean,
+                                  std::uint64_t* records) {
   if (bytes.size() < kSegmentMagic.size()) {
     *clean = bytes.empty();
     return std::uint64_t{0};
@@ -51,8 +51,8 @@ Result<std::uint64_t> ScanSegment(std::string_view bytes, const std::string& pat
     std::string_view payload = bytes.substr(pos + kRecordHeader, length);
     if (Crc32c(payload) != crc) break;
     Status s = visit(payload);
-    if (!s.ok()) return Status::Corruption(path + " at offset " + std::to_string(pos) + ": " +
-                                           s.message());
+    if (!s.ok())
+      return Status::Corruption(path + " at offset " + std::to_string(pos) + ": " + s.message());
     ++*records;
     pos += kRecordHeader + length;
   }

@@ -13,8 +13,8 @@ class Recorder : public AlertListener {
 
 ThresholdTransition T(std::string_view sensor, Level from, Level to, double value,
                       std::int64_t time) {
-  return {sensor, "site-1", "zone-1", ParameterId::kFreeChlorineMgL, from, to, value, 0.2, time,
-          time + 5};
+  return {sensor, "site-1", "zone-1", ParameterId::kFreeChlorineMgL, from, to, value,
+          0.2,    time,     time + 5};
 }
 
 TEST(AlertManager, OpensUpdatesAndResolvesOneAlertPerKey) {

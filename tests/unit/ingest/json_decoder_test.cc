@@ -344,7 +344,9 @@ namespace {
 
 TEST(JsonDecoder, RejectsOverlongZone) {
   std::string zone(129, 'z');
-  Decoded d = Decode(R"([{"sensor":"a","zone":")" + zone + R"(","values":{"ph":7}},)" "\n" +
+  Decoded d = Decode(R"([{"sensor":"a","zone":")" + zone +
+                     R"(","values":{"ph":7}},)"
+                     "\n" +
                      R"({"sensor":"b","values":{"ph":7}}])");
   EXPECT_EQ(d.outcome.accepted, 1u);
   ASSERT_EQ(d.errors.size(), 1u);

@@ -96,9 +96,9 @@ TEST(Pipeline, RestartReplaysTheLogIntoLatestValuesAndAlerts) {
   {
     auto p = f.Open();
     for (int i = 0; i < 50; ++i) {
-      ASSERT_TRUE(SubmitAndWait(*p, Readings({{"s" + std::to_string(i % 7), i, 0.8},
-                                               {"bad", i, 0.05}}))
-                      .ok());
+      ASSERT_TRUE(
+          SubmitAndWait(*p, Readings({{"s" + std::to_string(i % 7), i, 0.8}, {"bad", i, 0.05}}))
+              .ok());
     }
     p->Stop();
   }
@@ -132,17 +132,17 @@ TEST(Pipeline, FullQueueRefusesWholeBatchesUntilDrained) {
   const int syncs_before = env.syncs();
   env.Hold();  // the shard thread will block in its first sync
   std::promise<Status> first, second;
-  ASSERT_TRUE(p->Submit(Readings({{"a", 1, 0.8}, {"a", 2, 0.8}}),
-                        [&](Status s) { first.set_value(s); })
-                  .ok());
+  ASSERT_TRUE(p->Submit(Readings({{"a", 1, 0.8}, {"a", 2, 0.8}}), [&](Status s) {
+                 first.set_value(s);
+               }).ok());
   // Wait until the shard is inside Sync with the first batch.
   for (int i = 0; i < 1000 && env.syncs() == syncs_before; ++i) {
     std::this_thread::sleep_for(1ms);
   }
   ASSERT_GT(env.syncs(), syncs_before);
-  ASSERT_TRUE(p->Submit(Readings({{"a", 3, 0.8}, {"a", 4, 0.8}}),
-                        [&](Status s) { second.set_value(s); })
-                  .ok());
+  ASSERT_TRUE(p->Submit(Readings({{"a", 3, 0.8}, {"a", 4, 0.8}}), [&](Status s) {
+                 second.set_value(s);
+               }).ok());
   Status refused = p->Submit(Readings({{"a", 5, 0.8}}), [](Status) { FAIL(); });
   EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
   env.Release();

@@ -68,8 +68,8 @@ TEST(ShardLog, ReplaysEverySyncedRecordAfterReopen) {
   testing::TempDir dir;
   {
     ShardLogRecovery stats;
-    auto log = ShardLog::Open(DefaultEnv(), dir.path(), {},
-                              [](std::string_view) { return Status::Ok(); }, &stats);
+    auto log = ShardLog::Open(
+        DefaultEnv(), dir.path(), {}, [](std::string_view) { return Status::Ok(); }, &stats);
     ASSERT_TRUE(log.ok());
     for (int i = 0; i < 10; ++i) {
       std::string rec;
@@ -92,8 +92,8 @@ TEST(ShardLog, RollsSegmentsAndReadsThemInOrder) {
   ShardLogOptions options;
   options.segment_bytes = 4096;
   {
-    auto log = ShardLog::Open(DefaultEnv(), dir.path(), options,
-                              [](std::string_view) { return Status::Ok(); }, nullptr);
+    auto log = ShardLog::Open(
+        DefaultEnv(), dir.path(), options, [](std::string_view) { return Status::Ok(); }, nullptr);
     ASSERT_TRUE(log.ok());
     for (int i = 0; i < 100; ++i) {
       std::string rec;
@@ -122,8 +122,8 @@ TEST(ShardLog, CutsATornTailAtEveryPossibleOffset) {
   EncodeBatch(MakeBatch(2, 2), rec2);
   std::string seed_dir = base.path() + "/seed";
   {
-    auto log = ShardLog::Open(DefaultEnv(), seed_dir, {},
-                              [](std::string_view) { return Status::Ok(); }, nullptr);
+    auto log = ShardLog::Open(
+        DefaultEnv(), seed_dir, {}, [](std::string_view) { return Status::Ok(); }, nullptr);
     ASSERT_TRUE(log.ok());
     ASSERT_TRUE((*log)->Append(rec1).ok());
     ASSERT_TRUE((*log)->Append(rec2).ok());
@@ -160,8 +160,8 @@ TEST(ShardLog, CorruptionInAnOlderSegmentFailsLoudly) {
   ShardLogOptions options;
   options.segment_bytes = 1024;
   {
-    auto log = ShardLog::Open(DefaultEnv(), dir.path(), options,
-                              [](std::string_view) { return Status::Ok(); }, nullptr);
+    auto log = ShardLog::Open(
+        DefaultEnv(), dir.path(), options, [](std::string_view) { return Status::Ok(); }, nullptr);
     ASSERT_TRUE(log.ok());
     for (int i = 0; i < 30; ++i) {
       std::string rec;
