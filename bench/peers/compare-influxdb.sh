@@ -5,6 +5,7 @@
 # other in the same run. Both servers run on loopback with data in a temporary directory.
 #
 #   bench/peers/compare-influxdb.sh [--sensors N] [--duration S] [--batch B] [--connections C]
+#                                   [--rate R]   (readings/s offered; 0 = as fast as possible)
 #
 # Prints each bench's report and writes JSON results to build/bench-results/.
 set -euo pipefail
@@ -14,12 +15,14 @@ sensors=100000
 duration=30
 batch=5000
 connections=2
+rate=0
 while (($#)); do
   case "$1" in
     --sensors) sensors=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -68,10 +71,11 @@ run_aquawatch() {  # transport, format, label
   local target="127.0.0.1:$tcp"
   [[ $1 == http ]] && target="http://127.0.0.1:$http"
   echo
-  echo "== aquawatch, $3: $sensors sensors, 6 parameters, batch $batch, $connections connections, ${duration}s"
+  echo "== aquawatch, $3: rate ${rate:-0} (0 = unlimited), $sensors sensors, 6 parameters, batch $batch, $connections connections, ${duration}s"
   "$bin" bench --transport "$1" --format "$2" --target "$target" \
     --api-url "http://127.0.0.1:$http" --sensors "$sensors" --params 6 --batch "$batch" \
-    --connections "$connections" --duration "$duration" --json "$out/aquawatch-$3.json"
+    --connections "$connections" --duration "$duration" --rate "$rate" \
+    --json "$out/aquawatch-$3-rate$rate.json"
   du -sh "$dir" | awk '{print "   data on disk: " $1}'
   kill "$server"
   wait "$server" || true
@@ -114,6 +118,6 @@ echo
 echo "== InfluxDB $(influxd version 2>/dev/null | awk '{print $2}'), HTTP /write: $sensors sensors, 6 parameters, batch $batch, $connections connections, ${duration}s"
 "$bin" bench --peer influxdb --transport http --format line \
   --target "http://127.0.0.1:$influx_http" --sensors "$sensors" --params 6 --batch "$batch" \
-  --connections "$connections" --duration "$duration" --alert-probes 0 \
-  --json "$out/influxdb-http-line-protocol.json"
+  --connections "$connections" --duration "$duration" --rate "$rate" --alert-probes 0 \
+  --json "$out/influxdb-http-line-protocol-rate$rate.json"
 du -sh "$work/influx" | awk '{print "   data on disk: " $1}'
