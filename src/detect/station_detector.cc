@@ -1,0 +1,141 @@
+#include "detect/station_detector.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <fmt/format.h>
+#include <limits>
+
+namespace aquawatch {
+namespace {
+
+constexpr int kMaxParams = 32;  // outlier and fault masks are 32-bit
+constexpr int kMaxWindow = 64;  // the window is one 64-bit mask
+
+// Per parameter: a robust streaming baseline. Location and scale are exponentially weighted
+// (mean and mean absolute deviation); values flagged as outliers update them only after being
+// clipped to the outlier boundary, so a contamination event cannot drag the baseline along with
+// it, while a permanent shift (recalibration) is still absorbed at a bounded speed.
+struct ParamState {
+  double location = 0;
+  double scale = 0;
+  double last = std::numeric_limits<double>::quiet_NaN();
+  std::uint32_t seen = 0;
+  std::uint32_t same_run = 0;  // consecutive identical values (stuck detection)
+};
+
+class StationDetectorImpl final : public StationDetector {
+ public:
+  StationDetectorImpl(std::vector<ParameterSpec> params, const DetectorTuning& tuning)
+      : params_(std::move(params)), tuning_(tuning), state_(params_.size()) {
+    // P(X < k) for X ~ Binomial(window, outlier_rate): how unlikely k outlier rows in a window
+    // would be if the water were normal.
+    const int w = tuning_.window;
+    const double p = tuning_.outlier_rate;
+    cdf_below_.assign(static_cast<std::size_t>(w) + 2, 0.0);
+    double cumulative = 0;
+    for (int k = 0; k <= w; ++k) {
+      cdf_below_[static_cast<std::size_t>(k)] = cumulative;
+      cumulative += std::exp(LogChoose(w, k) + k * std::log(p) + (w - k) * std::log1p(-p));
+    }
+    cdf_below_[static_cast<std::size_t>(w) + 1] = 1.0;
+  }
+
+  const std::vector<ParameterSpec>& params() const override { return params_; }
+
+  RowVerdict Process(std::int64_t /*time_ns*/, const double* values) override {
+    RowVerdict v;
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const double x = values[i];
+      if (std::isnan(x)) continue;  // missing: nothing to learn or judge
+      const ParameterSpec& spec = params_[i];
+      const std::uint32_t bit = 1u << i;
+      if (x < spec.min_valid || x > spec.max_valid) {
+        v.faults |= bit;  // physically impossible: a sensor fault, never water quality
+        continue;
+      }
+      ParamState& s = state_[i];
+      s.same_run = x == s.last ? s.same_run + 1 : 0;
+      s.last = x;
+      if (tuning_.stuck_samples > 0 && s.same_run >= static_cast<std::uint32_t>(
+                                                          tuning_.stuck_samples)) {
+        v.faults |= bit;
+        continue;
+      }
+      if (s.seen == 0) {
+        s.location = x;
+        s.scale = 0;
+        s.seen = 1;
+        continue;
+      }
+      const double floor = tuning_.resolution_floor * spec.resolution;
+      const double scale = std::max(s.scale, floor);
+      const double deviation = x - s.location;
+      const double z = std::fabs(deviation) / scale;
+      const bool warm = s.seen >= static_cast<std::uint32_t>(tuning_.warmup_samples);
+      const bool outlier = warm && z > tuning_.outlier_z;
+      if (spec.water_quality && warm) {
+        v.max_z = std::max(v.max_z, z);
+        if (outlier) v.outliers |= bit;
+      }
+      // Robust update: an outlier moves the baseline as if it sat on the outlier boundary.
+      const double limit = tuning_.outlier_z * scale;
+      const double clipped = std::clamp(deviation, -limit, limit);
+      s.location += tuning_.baseline_alpha * clipped;
+      s.scale += tuning_.scale_alpha * (std::fabs(clipped) - s.scale);
+      ++s.seen;
+    }
+    // Binomial event discriminator over the last `window` rows.
+    window_ = (window_ << 1) | (v.outliers != 0 ? 1u : 0u);
+    const std::uint64_t mask =
+        tuning_.window >= kMaxWindow ? ~0ull : ((1ull << tuning_.window) - 1);
+    const int k = std::popcount(window_ & mask);
+    v.probability = cdf_below_[static_cast<std::size_t>(k)];
+    v.event = k > 0 && v.probability >= tuning_.event_probability;
+    return v;
+  }
+
+ private:
+  static double LogChoose(int n, int k) {
+    return std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0);
+  }
+
+  std::vector<ParameterSpec> params_;
+  DetectorTuning tuning_;
+  std::vector<ParamState> state_;
+  std::vector<double> cdf_below_;
+  std::uint64_t window_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<StationDetector>> StationDetector::Create(std::vector<ParameterSpec> params,
+                                                                 const DetectorTuning& tuning) {
+  if (params.empty() || params.size() > kMaxParams) {
+    return Status::InvalidArgument(
+        fmt::format("a station needs 1 to {} parameters, got {}", kMaxParams, params.size()));
+  }
+  for (const ParameterSpec& p : params) {
+    if (!(p.resolution > 0)) {
+      return Status::InvalidArgument(fmt::format("parameter {}: resolution must be > 0", p.name));
+    }
+  }
+  auto in = [](double v, double lo, double hi) { return v >= lo && v <= hi; };
+  if (!in(tuning.baseline_alpha, 1e-6, 1) || !in(tuning.scale_alpha, 1e-6, 1)) {
+    return Status::InvalidArgument("baseline_alpha and scale_alpha must be in (0, 1]");
+  }
+  if (tuning.window < 1 || tuning.window > kMaxWindow) {
+    return Status::InvalidArgument(fmt::format("window must be 1 to {}", kMaxWindow));
+  }
+  if (!in(tuning.outlier_rate, 1e-9, 0.5) || !in(tuning.event_probability, 0, 1)) {
+    return Status::InvalidArgument("outlier_rate must be in (0, 0.5], event_probability in [0, 1]");
+  }
+  if (!(tuning.outlier_z > 0) || tuning.warmup_samples < 0 || tuning.stuck_samples < 0 ||
+      !(tuning.resolution_floor >= 0)) {
+    return Status::InvalidArgument(
+        "outlier_z must be > 0; warmup_samples, stuck_samples, resolution_floor >= 0");
+  }
+  return std::unique_ptr<StationDetector>(new StationDetectorImpl(std::move(params), tuning));
+}
+
+}  // namespace aquawatch

@@ -1,0 +1,58 @@
+// StationDetector: the layered, causal detector for one station (one multi-parameter probe).
+//
+// Each row (one timestamp, one value per parameter; NaN = missing) passes QA/QC, then a robust
+// per-parameter baseline that scores how far the value is from normal, then event fusion that
+// turns the per-row outlier flags into an event probability (a binomial event discriminator in
+// the spirit of EPA CANARY). Everything is causal: a row's verdict depends only on earlier rows.
+// The same class runs inside the server's shard threads and in `aquawatch replay`.
+// Thread-safety: one instance per station, used by one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace aquawatch {
+
+struct ParameterSpec {
+  std::string name;
+  double resolution = 0.01;  // smallest step the sensor reports; floors the noise scale
+  double min_valid = -1e300;  // physically possible range; outside = bad value (QA/QC)
+  double max_valid = 1e300;
+  bool water_quality = true;  // false: context only (e.g. flow), never raises an event
+};
+
+struct DetectorTuning {
+  double baseline_alpha = 0.01;   // EWMA weight of the location per sample
+  double scale_alpha = 0.01;      // EWMA weight of the absolute deviation per sample
+  double resolution_floor = 2.0;  // noise scale >= this many resolutions
+  double outlier_z = 6.0;         // |value - baseline| / scale above this flags an outlier
+  int warmup_samples = 60;        // no outliers before the baseline has seen this many
+  int window = 20;                // binomial event discriminator window, in rows
+  double outlier_rate = 0.05;     // probability of an outlier row in normal operation
+  double event_probability = 0.99;  // event when P(fewer outliers | normal) exceeds this
+  int stuck_samples = 0;          // identical consecutive values that make a stuck sensor; 0 = off
+};
+
+struct RowVerdict {
+  bool event = false;               // the fused decision for this row
+  double probability = 0;           // event probability in [0, 1]
+  std::uint32_t outliers = 0;       // bit i: parameter i was an outlier on this row
+  std::uint32_t faults = 0;         // bit i: parameter i failed QA/QC (impossible, stuck, ...)
+  double max_z = 0;                 // largest baseline z-score on this row
+};
+
+class StationDetector {
+ public:
+  static Result<std::unique_ptr<StationDetector>> Create(std::vector<ParameterSpec> params,
+                                                         const DetectorTuning& tuning);
+  virtual ~StationDetector() = default;
+  // REQUIRES: `values` has one entry per parameter, in the order given to Create.
+  virtual RowVerdict Process(std::int64_t time_ns, const double* values) = 0;
+  virtual const std::vector<ParameterSpec>& params() const = 0;
+};
+
+}  // namespace aquawatch
