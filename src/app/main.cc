@@ -9,6 +9,7 @@
 #include <map>
 
 #include "app/config.h"
+#include "app/replay_command.h"
 #include "app/serve.h"
 #include "core/env.h"
 #include "pipeline/log_codec.h"
@@ -139,6 +140,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   dump->callback([&] { exit_code = DumpLog(dump_dir); });
 
+  AddReplayCommand(app, &exit_code);
   sim::AddSimulateCommand(app, &exit_code);
   sim::AddBenchCommand(app, &exit_code);
 

@@ -23,7 +23,8 @@ constexpr double kNsPerDay = 86400.0 * 1e9;
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -172,15 +173,15 @@ struct KnownSpec {
 
 // GECCO 2017/2018 (Thüringer Fernwasserversorgung) and Leigh 2019 (oddwater) column names.
 constexpr KnownSpec kKnownSpecs[] = {
-    {"Tp", 0.1, -5, 50, true},          // temperature, °C
-    {"Cl", 0.01, 0, 10, true},          // chlorine dioxide, mg/L
-    {"pH", 0.01, 0, 14, true},          //
-    {"Redox", 1, -1000, 1500, true},    // mV
-    {"Leit", 1, 0, 10000, true},        // conductivity, µS/cm
-    {"Trueb", 0.001, 0, 1000, true},    // turbidity, NTU
-    {"Cl_2", 0.001, 0, 10, true},       // second chlorine dioxide sensor, mg/L
-    {"Fm", 1, 0, 100000, false},        // flow, m³/h: context, not water quality
-    {"Fm_2", 1, 0, 100000, false},      //
+    {"Tp", 0.1, -5, 50, true},                        // temperature, °C
+    {"Cl", 0.01, 0, 10, true},                        // chlorine dioxide, mg/L
+    {"pH", 0.01, 0, 14, true},                        //
+    {"Redox", 1, -1000, 1500, true},                  // mV
+    {"Leit", 1, 0, 10000, true},                      // conductivity, µS/cm
+    {"Trueb", 0.001, 0, 1000, true},                  // turbidity, NTU
+    {"Cl_2", 0.001, 0, 10, true},                     // second chlorine dioxide sensor, mg/L
+    {"Fm", 1, 0, 100000, false},                      // flow, m³/h: context, not water quality
+    {"Fm_2", 1, 0, 100000, false},                    //
     {"Level", 0.001, -kUnbounded, kUnbounded, true},  // river level, m (datum-relative)
     {"Cond", 0.01, 0, 200000, true},                  // conductivity, µS/cm
     {"Tur", 0.01, 0, 10000, true},                    // turbidity, NTU
@@ -188,9 +189,8 @@ constexpr KnownSpec kKnownSpecs[] = {
 
 // CANARY `<station>_<KIND>_VAL` columns, by KIND. The tutorial's temperatures (~56) are °F.
 constexpr KnownSpec kCanaryKinds[] = {
-    {"CL2", 0.01, 0, 10, true},     {"TURB", 0.001, 0, 1000, true},
-    {"PH", 0.01, 0, 14, true},      {"TOC", 0.01, 0, 1000, true},
-    {"COND", 0.1, 0, 10000, true},  {"TEMP", 0.1, -10, 130, true},
+    {"CL2", 0.01, 0, 10, true},   {"TURB", 0.001, 0, 1000, true}, {"PH", 0.01, 0, 14, true},
+    {"TOC", 0.01, 0, 1000, true}, {"COND", 0.1, 0, 10000, true},  {"TEMP", 0.1, -10, 130, true},
 };
 
 std::optional<KnownSpec> LookUpSpec(std::string_view name) {
@@ -200,7 +200,8 @@ std::optional<KnownSpec> LookUpSpec(std::string_view name) {
   if (name.ends_with("_VAL")) {
     std::string_view stem = name.substr(0, name.size() - 4);
     std::size_t underscore = stem.rfind('_');
-    std::string_view kind = underscore == std::string_view::npos ? stem : stem.substr(underscore + 1);
+    std::string_view kind =
+        underscore == std::string_view::npos ? stem : stem.substr(underscore + 1);
     for (const KnownSpec& k : kCanaryKinds) {
       if (k.name == kind) return k;
     }
@@ -236,8 +237,8 @@ Result<std::int64_t> ParseCsvTime(std::string_view text, DateOrder order) {
   if (LooksRfc3339(text)) {
     auto t = ParseRfc3339(text);
     if (t.ok()) return t;
-    return Status::InvalidArgument(fmt::format("invalid time \"{}\": {}", text,
-                                               t.status().message()));
+    return Status::InvalidArgument(
+        fmt::format("invalid time \"{}\": {}", text, t.status().message()));
   }
   if (text.find('/') != std::string_view::npos) return ParseSlashTime(text, order);
   return Status::InvalidArgument(
@@ -256,6 +257,11 @@ double InferResolution(std::span<const double> values) {
     const double gap = v[i] - v[i - 1];
     if (gap > 0 && (best == 0 || gap < best)) best = gap;
   }
+  if (best <= 0) return kMinResolution;
+  // Differences of decimal values carry binary noise (0.09999999999999787 for a 0.1 step); keep
+  // six significant digits. Dividing by an exact power of ten rounds correctly.
+  const double scale = std::pow(10.0, 5 - std::floor(std::log10(best)));
+  best = std::round(best * scale) / scale;
   return std::max(best, kMinResolution);
 }
 
@@ -333,7 +339,8 @@ Result<ReplayInput> ReadReplayCsv(std::string_view text, const CsvReadOptions& o
   for (const std::string& name : options.labels) {
     auto c = find_column(name);
     if (!c) return no_such_column("label", name);
-    if (*c == time_col) return Status::InvalidArgument(fmt::format("\"{}\" is the time column", name));
+    if (*c == time_col)
+      return Status::InvalidArgument(fmt::format("\"{}\" is the time column", name));
     label_cols.push_back(*c);
     in.label_columns.push_back(name);
     std::optional<std::size_t> type_col;
@@ -347,7 +354,8 @@ Result<ReplayInput> ReadReplayCsv(std::string_view text, const CsvReadOptions& o
     for (const std::string& name : options.params) {
       auto c = find_column(name);
       if (!c) return no_such_column("parameter", name);
-      if (*c == time_col || std::find(label_cols.begin(), label_cols.end(), *c) != label_cols.end()) {
+      if (*c == time_col ||
+          std::find(label_cols.begin(), label_cols.end(), *c) != label_cols.end()) {
         return Status::InvalidArgument(
             fmt::format("\"{}\" is the time or a label column, not a parameter", name));
       }
@@ -422,6 +430,7 @@ Result<ReplayInput> ReadReplayCsv(std::string_view text, const CsvReadOptions& o
     } else {
       saw_slash = true;
     }
+    if (!in.time_ns.empty() && *t <= in.time_ns.back()) ++in.non_increasing_times;
     in.time_ns.push_back(*t);
     in.lines.push_back(line_no);
     for (std::size_t p = 0; p < np; ++p) {
@@ -446,7 +455,8 @@ Result<ReplayInput> ReadReplayCsv(std::string_view text, const CsvReadOptions& o
         if (l == 1) combined = 1;
         if (l == kLabelUnknown) unknown = true;
         if (any_type) {
-          in.column_types[c].emplace_back(type_cols[c] ? fields[*type_cols[c]] : std::string_view());
+          in.column_types[c].emplace_back(type_cols[c] ? fields[*type_cols[c]]
+                                                       : std::string_view());
         }
       }
       in.label.push_back(combined == 0 && unknown ? kLabelUnknown : combined);
@@ -500,7 +510,8 @@ ReplayScore ScoreReplay(const ReplayInput& input, std::span<const RowVerdict> ve
 
   std::vector<std::int64_t> gaps;
   for (std::size_t r = 1; r < input.rows(); ++r) {
-    if (input.time_ns[r] > input.time_ns[r - 1]) gaps.push_back(input.time_ns[r] - input.time_ns[r - 1]);
+    if (input.time_ns[r] > input.time_ns[r - 1])
+      gaps.push_back(input.time_ns[r] - input.time_ns[r - 1]);
   }
   if (!gaps.empty()) {
     std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2),
@@ -570,10 +581,11 @@ ReplayScore ScoreReplay(const ReplayInput& input, std::span<const RowVerdict> ve
         s.median_delay_rows * static_cast<double>(s.median_spacing_ns) / (60.0 * 1e9);
   }
   if (seq.size() >= 2) {
-    s.scored_days = static_cast<double>(input.time_ns[seq.back()] - input.time_ns[seq.front()]) /
-                    kNsPerDay;
+    s.scored_days =
+        static_cast<double>(input.time_ns[seq.back()] - input.time_ns[seq.front()]) / kNsPerDay;
   }
-  s.false_alarms_per_day = s.scored_days > 0 ? static_cast<double>(s.false_alarms) / s.scored_days : 0;
+  s.false_alarms_per_day =
+      s.scored_days > 0 ? static_cast<double>(s.false_alarms) / s.scored_days : 0;
 
   // Per fault type: a row counts once per distinct type among its label columns.
   if (!input.column_types.empty()) {
@@ -643,8 +655,9 @@ std::string FormatRowsCsv(const ReplayInput& input, std::span<const RowVerdict> 
   out.reserve(verdicts.size() * 48);
   for (std::size_t r = 0; r < verdicts.size() && r < input.rows(); ++r) {
     const RowVerdict& v = verdicts[r];
-    fmt::format_to(std::back_inserter(out), "{},{},{:.6g},{},{},{:.4g}", FormatTime(input.time_ns[r]),
-                   v.event ? 1 : 0, v.probability, v.outliers, v.faults, v.max_z);
+    fmt::format_to(std::back_inserter(out), "{},{},{:.6g},{},{},{:.4g}",
+                   FormatTime(input.time_ns[r]), v.event ? 1 : 0, v.probability, v.outliers,
+                   v.faults, v.max_z);
     if (labelled) {
       out += input.label[r] == kLabelUnknown ? "," : (input.label[r] == 1 ? ",1" : ",0");
     }
@@ -682,10 +695,8 @@ constexpr TuningField kTuningFields[] = {
     {"warmup_samples", nullptr, &DetectorTuning::warmup_samples, 0, 1e8, "an integer >= 0"},
     {"window", nullptr, &DetectorTuning::window, 1, 1e6, "an integer >= 1"},
     {"outlier_rate", &DetectorTuning::outlier_rate, nullptr, 1e-9, 1 - 1e-9, "in (0, 1)"},
-    {"event_probability", &DetectorTuning::event_probability, nullptr, 1e-9, 1 - 1e-9,
-     "in (0, 1)"},
-    {"stuck_samples", nullptr, &DetectorTuning::stuck_samples, 0, 1e8,
-     "an integer >= 0 (0 = off)"},
+    {"event_probability", &DetectorTuning::event_probability, nullptr, 1e-9, 1 - 1e-9, "in (0, 1)"},
+    {"stuck_samples", nullptr, &DetectorTuning::stuck_samples, 0, 1e8, "an integer >= 0 (0 = off)"},
 };
 
 }  // namespace
@@ -703,9 +714,9 @@ Status SetTuningField(DetectorTuning& tuning, std::string_view key, std::string_
       tuning.*f.real = v;
     } else {
       long long v = 0;
-      if (!ParseInt(value, v) || static_cast<double>(v) < f.min ||
-          static_cast<double>(v) > f.max) {
-        return Status::InvalidArgument(fmt::format("tuning {}: \"{}\" is not {}", key, value, f.range));
+      if (!ParseInt(value, v) || static_cast<double>(v) < f.min || static_cast<double>(v) > f.max) {
+        return Status::InvalidArgument(
+            fmt::format("tuning {}: \"{}\" is not {}", key, value, f.range));
       }
       tuning.*f.integer = static_cast<int>(v);
     }

@@ -59,13 +59,14 @@ struct ReplayInput {
   std::vector<std::vector<std::string>> column_types;
 
   // What went wrong while reading. Never fatal for a cell.
-  std::vector<std::size_t> missing;     // per parameter: NA or empty cells
-  std::vector<std::size_t> unparsable;  // per parameter: cells that are not a number
-  std::size_t bad_label_cells = 0;      // label cells that are not TRUE/FALSE/1/0/NA
-  std::size_t skipped_rows = 0;         // rows with a bad time or the wrong number of fields
-  std::vector<CsvRowError> errors;      // the first kMaxReportedErrors skipped rows
-  std::string time_column;              // the name actually used
-  std::string time_format;              // "rfc3339", "mm/dd/yyyy", "dd/mm/yyyy" or "" (no rows)
+  std::vector<std::size_t> missing;      // per parameter: NA or empty cells
+  std::vector<std::size_t> unparsable;   // per parameter: cells that are not a number
+  std::size_t bad_label_cells = 0;       // label cells that are not TRUE/FALSE/1/0/NA
+  std::size_t skipped_rows = 0;          // rows with a bad time or the wrong number of fields
+  std::size_t non_increasing_times = 0;  // rows not later than the row before (kept, in order)
+  std::vector<CsvRowError> errors;       // the first kMaxReportedErrors skipped rows
+  std::string time_column;               // the name actually used
+  std::string time_format;               // "rfc3339", "mm/dd/yyyy", "dd/mm/yyyy" or "" (no rows)
 
   std::size_t rows() const { return time_ns.size(); }
   const double* row(std::size_t r) const { return values.data() + r * params.size(); }
@@ -85,8 +86,8 @@ Result<std::int64_t> ParseCsvTime(std::string_view text, DateOrder order = DateO
 // (and table entries without a resolution), resolution inferred from `values` (the column in
 // file order; only the first 5000 are used), range unbounded, water quality.
 ParameterSpec SpecForColumn(std::string_view name, std::span<const double> values);
-// Smallest positive gap between distinct non-NaN values among the first 5000, floored at 1e-6
-// (1e-6 too when there is no gap at all).
+// Smallest positive gap between distinct non-NaN values among the first 5000, rounded to six
+// significant digits and floored at 1e-6 (1e-6 too when there is no gap at all).
 double InferResolution(std::span<const double> values);
 
 struct ReplayOptions {

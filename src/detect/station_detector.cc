@@ -78,11 +78,12 @@ class StationDetectorImpl final : public StationDetector {
         v.max_z = std::max(v.max_z, z);
         if (outlier) v.outliers |= bit;
       }
-      // Robust update: an outlier moves the baseline as if it sat on the outlier boundary.
+      // Robust update: an outlier moves the location as if it sat on the outlier boundary and
+      // leaves the scale alone, so an event neither drags the baseline along nor widens it.
       const double limit = tuning_.outlier_z * scale;
       const double clipped = std::clamp(deviation, -limit, limit);
       s.location += tuning_.baseline_alpha * clipped;
-      s.scale += tuning_.scale_alpha * (std::fabs(clipped) - s.scale);
+      if (!outlier) s.scale += tuning_.scale_alpha * (std::fabs(deviation) - s.scale);
       ++s.seen;
     }
     // Binomial event discriminator over the last `window` rows.
@@ -91,7 +92,9 @@ class StationDetectorImpl final : public StationDetector {
         tuning_.window >= kMaxWindow ? ~0ull : ((1ull << tuning_.window) - 1);
     const int k = std::popcount(window_ & mask);
     v.probability = cdf_below_[static_cast<std::size_t>(k)];
-    v.event = k > 0 && v.probability >= tuning_.event_probability;
+    // The row itself must be an outlier: the window says "this is no chance", the row says "and
+    // it is still going on", so an event ends as soon as the water is back to normal.
+    v.event = v.outliers != 0 && v.probability >= tuning_.event_probability;
     return v;
   }
 
