@@ -385,7 +385,8 @@ CLI::App* AddReplayCommand(CLI::App& parent, int* exit_code) {
   cmd->add_option("--set", opts->set,
                   "Override a DetectorTuning field, key=value (repeatable): baseline_alpha, "
                   "scale_alpha, resolution_floor, outlier_z, warmup_samples, window, "
-                  "outlier_rate, event_probability, stuck_samples");
+                  "outlier_rate, event_probability, stuck_samples, cusum_k, cusum_h, "
+                  "strong_z, rebaseline_after");
   cmd->add_option("--json", opts->json, "Write the summary as JSON");
   cmd->callback([opts, exit_code] {
     int rc = RunReplay(*opts);

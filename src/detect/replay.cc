@@ -697,6 +697,11 @@ constexpr TuningField kTuningFields[] = {
     {"outlier_rate", &DetectorTuning::outlier_rate, nullptr, 1e-9, 1 - 1e-9, "in (0, 1)"},
     {"event_probability", &DetectorTuning::event_probability, nullptr, 1e-9, 1 - 1e-9, "in (0, 1)"},
     {"stuck_samples", nullptr, &DetectorTuning::stuck_samples, 0, 1e8, "an integer >= 0 (0 = off)"},
+    {"cusum_k", &DetectorTuning::cusum_k, nullptr, 0, 1e6, ">= 0"},
+    {"cusum_h", &DetectorTuning::cusum_h, nullptr, 0, 1e6, ">= 0 (0 = off)"},
+    {"strong_z", &DetectorTuning::strong_z, nullptr, 0, 1e9, ">= 0 (0 = off)"},
+    {"rebaseline_after", nullptr, &DetectorTuning::rebaseline_after, 0, 1e8,
+     "an integer >= 0 (0 = off)"},
 };
 
 }  // namespace

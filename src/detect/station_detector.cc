@@ -1,9 +1,9 @@
 #include "detect/station_detector.h"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <fmt/format.h>
 #include <limits>
 
 namespace aquawatch {
@@ -20,8 +20,11 @@ struct ParamState {
   double location = 0;
   double scale = 0;
   double last = std::numeric_limits<double>::quiet_NaN();
+  double cusum_hi = 0;  // standardised deviations above the baseline, accumulated
+  double cusum_lo = 0;
   std::uint32_t seen = 0;
-  std::uint32_t same_run = 0;  // consecutive identical values (stuck detection)
+  std::uint32_t same_run = 0;     // consecutive identical values (stuck detection)
+  std::uint32_t outlier_run = 0;  // consecutive outlier rows (re-baselining)
 };
 
 class StationDetectorImpl final : public StationDetector {
@@ -43,6 +46,12 @@ class StationDetectorImpl final : public StationDetector {
 
   const std::vector<ParameterSpec>& params() const override { return params_; }
 
+  // The per-reading state only: the parameter specs and the binomial table are configuration,
+  // shared by every station of a profile once detectors run in the server.
+  std::size_t StateBytes() const override {
+    return sizeof(window_) + state_.size() * sizeof(ParamState);
+  }
+
   RowVerdict Process(std::int64_t /*time_ns*/, const double* values) override {
     RowVerdict v;
     for (std::size_t i = 0; i < params_.size(); ++i) {
@@ -57,8 +66,8 @@ class StationDetectorImpl final : public StationDetector {
       ParamState& s = state_[i];
       s.same_run = x == s.last ? s.same_run + 1 : 0;
       s.last = x;
-      if (tuning_.stuck_samples > 0 && s.same_run >= static_cast<std::uint32_t>(
-                                                          tuning_.stuck_samples)) {
+      if (tuning_.stuck_samples > 0 &&
+          s.same_run >= static_cast<std::uint32_t>(tuning_.stuck_samples)) {
         v.faults |= bit;
         continue;
       }
@@ -74,9 +83,25 @@ class StationDetectorImpl final : public StationDetector {
       const double z = std::fabs(deviation) / scale;
       const bool warm = s.seen >= static_cast<std::uint32_t>(tuning_.warmup_samples);
       const bool outlier = warm && z > tuning_.outlier_z;
+      bool drifting = false;
+      if (tuning_.cusum_h > 0 && warm) {
+        const double signed_z = deviation / scale;
+        const double cap = tuning_.cusum_h + tuning_.cusum_k;
+        s.cusum_hi = std::clamp(s.cusum_hi + signed_z - tuning_.cusum_k, 0.0, cap);
+        s.cusum_lo = std::clamp(s.cusum_lo - signed_z - tuning_.cusum_k, 0.0, cap);
+        drifting = s.cusum_hi > tuning_.cusum_h || s.cusum_lo > tuning_.cusum_h;
+      }
       if (spec.water_quality && warm) {
         v.max_z = std::max(v.max_z, z);
-        if (outlier) v.outliers |= bit;
+        if (outlier || drifting) v.outliers |= bit;
+      }
+      s.outlier_run = outlier ? s.outlier_run + 1 : 0;
+      if (tuning_.rebaseline_after > 0 &&
+          s.outlier_run >= static_cast<std::uint32_t>(tuning_.rebaseline_after)) {
+        s.location = x;
+        s.outlier_run = 0;
+        ++s.seen;
+        continue;
       }
       // Robust update: an outlier moves the location as if it sat on the outlier boundary and
       // leaves the scale alone, so an event neither drags the baseline along nor widens it.
@@ -94,7 +119,8 @@ class StationDetectorImpl final : public StationDetector {
     v.probability = cdf_below_[static_cast<std::size_t>(k)];
     // The row itself must be an outlier: the window says "this is no chance", the row says "and
     // it is still going on", so an event ends as soon as the water is back to normal.
-    v.event = v.outliers != 0 && v.probability >= tuning_.event_probability;
+    v.event = v.outliers != 0 && (v.probability >= tuning_.event_probability ||
+                                  (tuning_.strong_z > 0 && v.max_z >= tuning_.strong_z));
     return v;
   }
 

@@ -19,30 +19,43 @@ namespace aquawatch {
 
 struct ParameterSpec {
   std::string name;
-  double resolution = 0.01;  // smallest step the sensor reports; floors the noise scale
+  double resolution = 0.01;   // smallest step the sensor reports; floors the noise scale
   double min_valid = -1e300;  // physically possible range; outside = bad value (QA/QC)
   double max_valid = 1e300;
   bool water_quality = true;  // false: context only (e.g. flow), never raises an event
 };
 
+// Defaults were chosen by bench/detect/tune_gecco.py on GECCO 2018's earlier months (Aug-Sep
+// 2016); docs/detection.md has the held-out scores.
 struct DetectorTuning {
-  double baseline_alpha = 0.01;   // EWMA weight of the location per sample
-  double scale_alpha = 0.01;      // EWMA weight of the absolute deviation per sample
-  double resolution_floor = 2.0;  // noise scale >= this many resolutions
-  double outlier_z = 6.0;         // |value - baseline| / scale above this flags an outlier
-  int warmup_samples = 60;        // no outliers before the baseline has seen this many
-  int window = 20;                // binomial event discriminator window, in rows
-  double outlier_rate = 0.05;     // probability of an outlier row in normal operation
-  double event_probability = 0.99;  // event when P(fewer outliers | normal) exceeds this
-  int stuck_samples = 0;          // identical consecutive values that make a stuck sensor; 0 = off
+  double baseline_alpha = 0.005;   // EWMA weight of the location per sample
+  double scale_alpha = 0.01;       // EWMA weight of the absolute deviation per sample
+  double resolution_floor = 2.0;   // noise scale >= this many resolutions
+  double outlier_z = 6.0;          // |value - baseline| / scale above this flags an outlier
+  int warmup_samples = 60;         // no outliers before the baseline has seen this many
+  int window = 10;                 // binomial event discriminator window, in rows
+  double outlier_rate = 0.05;      // probability of an outlier row in normal operation
+  double event_probability = 0.9;  // event when P(fewer outliers | normal) reaches this
+  int stuck_samples = 0;           // identical consecutive values that make a stuck sensor; 0 = off
+  // Two-sided CUSUM on the standardised deviation catches slow ramps before the level z does:
+  // S = max(0, S + z - cusum_k); the row is an outlier when S > cusum_h (0 = off). S is capped
+  // at cusum_h + cusum_k so it forgets an event within a row or two of its end.
+  double cusum_k = 1.0;
+  double cusum_h = 0;
+  // A row whose z reaches strong_z is an event at once, without waiting for the window: a
+  // sharp contamination must not wait for five samples (0 = off).
+  double strong_z = 0;
+  // A parameter that has been an outlier for this many consecutive rows has a new normal (a
+  // recalibration, a change of source water): its baseline jumps to the current value. 0 = off.
+  int rebaseline_after = 0;
 };
 
 struct RowVerdict {
-  bool event = false;               // the fused decision for this row
-  double probability = 0;           // event probability in [0, 1]
-  std::uint32_t outliers = 0;       // bit i: parameter i was an outlier on this row
-  std::uint32_t faults = 0;         // bit i: parameter i failed QA/QC (impossible, stuck, ...)
-  double max_z = 0;                 // largest baseline z-score on this row
+  bool event = false;          // the fused decision for this row
+  double probability = 0;      // event probability in [0, 1]
+  std::uint32_t outliers = 0;  // bit i: parameter i was an outlier on this row
+  std::uint32_t faults = 0;    // bit i: parameter i failed QA/QC (impossible, stuck, ...)
+  double max_z = 0;            // largest baseline z-score on this row
 };
 
 class StationDetector {
@@ -53,6 +66,8 @@ class StationDetector {
   // REQUIRES: `values` has one entry per parameter, in the order given to Create.
   virtual RowVerdict Process(std::int64_t time_ns, const double* values) = 0;
   virtual const std::vector<ParameterSpec>& params() const = 0;
+  // Bytes of detector state for this station (heap included), to keep it within budget.
+  virtual std::size_t StateBytes() const = 0;
 };
 
 }  // namespace aquawatch

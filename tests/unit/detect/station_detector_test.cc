@@ -62,9 +62,49 @@ TEST(StationDetector, SustainedStepRaisesEventOnceTheWindowIsConvinced) {
     if (v.event && first_event < 0) first_event = i;
   }
   ASSERT_GE(first_event, 0);
-  // With a window of 20 rows at a 5 % outlier rate, P(fewer than k outliers) first passes 0.99
-  // at k = 5: the discriminator needs five outlier rows.
-  EXPECT_EQ(first_event, 4);
+  // With a window of 10 rows at a 5 % outlier rate, P(fewer than k outliers) first reaches 0.9
+  // at k = 2: the discriminator needs a second outlier row.
+  EXPECT_EQ(first_event, 1);
+}
+
+TEST(StationDetector, StrongDeviationIsAnEventAtOnceWhenEnabled) {
+  DetectorTuning t;
+  t.strong_z = 30;
+  auto d = Make(1, t);
+  std::mt19937 rng(6);
+  for (int i = 0; i < 1000; ++i) {
+    double x = Noisy(rng, 7.2);
+    d->Process(i, &x);
+  }
+  double x = 9.5;  // z ~ 100
+  EXPECT_TRUE(d->Process(1000, &x).event);
+}
+
+TEST(StationDetector, CusumCatchesASlowRampBeforeTheLevelTestDoes) {
+  DetectorTuning plain, cusum;
+  cusum.cusum_h = 8;
+  cusum.cusum_k = 1;
+  auto a = Make(1, plain), b = Make(1, cusum);
+  std::mt19937 rng(7);
+  for (int i = 0; i < 1000; ++i) {
+    double x = Noisy(rng, 7.2);
+    a->Process(i, &x);
+    b->Process(i, &x);
+  }
+  int first_a = -1, first_b = -1;
+  for (int i = 0; i < 60; ++i) {
+    double x = std::round((7.2 + 0.005 * i) / 0.01) * 0.01;  // +0.5 noise sd per sample
+    if (a->Process(1000 + i, &x).outliers && first_a < 0) first_a = i;
+    if (b->Process(1000 + i, &x).outliers && first_b < 0) first_b = i;
+  }
+  ASSERT_GE(first_a, 0);
+  ASSERT_GE(first_b, 0);
+  EXPECT_LT(first_b, first_a);
+}
+
+TEST(StationDetector, StateOfASixParameterSensorFitsTheBudget) {
+  auto d = Make(6);
+  EXPECT_LE(d->StateBytes(), 400u);
 }
 
 TEST(StationDetector, SingleSpikeIsAnOutlierButNotAnEvent) {
