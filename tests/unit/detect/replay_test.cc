@@ -31,6 +31,7 @@ class FakeDetector : public StationDetector {
     return v;
   }
   const std::vector<ParameterSpec>& params() const override { return params_; }
+  std::size_t StateBytes() const override { return 0; }
 
   std::vector<std::int64_t> times_;
   std::vector<double> first_values_;
@@ -444,7 +445,7 @@ TEST(ReplayTuning, SetsKnownFieldsAndRejectsBadOnes) {
   EXPECT_FALSE(SetTuningField(t, "outlier_z", "abc").ok());
   EXPECT_EQ(t.window, 30);
   auto fields = TuningFields(t);
-  ASSERT_EQ(fields.size(), 9u);
+  ASSERT_EQ(fields.size(), 13u);  // every DetectorTuning field
   EXPECT_EQ(fields[3].first, "outlier_z");
   EXPECT_EQ(fields[3].second, "8");
   for (const auto& [k, v] : fields) {
