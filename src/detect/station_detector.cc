@@ -12,133 +12,134 @@ namespace {
 constexpr int kMaxParams = 32;  // outlier and fault masks are 32-bit
 constexpr int kMaxWindow = 64;  // the window is one 64-bit mask
 
-// Per parameter: a robust streaming baseline. Location and scale are exponentially weighted
-// (mean and mean absolute deviation); values flagged as outliers update them only after being
-// clipped to the outlier boundary, so a contamination event cannot drag the baseline along with
-// it, while a permanent shift (recalibration) is still absorbed at a bounded speed.
-struct ParamState {
-  double location = 0;
-  double scale = 0;
-  double last = std::numeric_limits<double>::quiet_NaN();
-  double cusum_hi = 0;  // standardised deviations above the baseline, accumulated
-  double cusum_lo = 0;
-  std::uint32_t seen = 0;
-  std::uint32_t same_run = 0;     // consecutive identical values (stuck detection)
-  std::uint32_t outlier_run = 0;  // consecutive outlier rows (re-baselining)
-};
+std::uint16_t SaturatingIncrement(std::uint16_t n) {
+  return n == UINT16_MAX ? n : static_cast<std::uint16_t>(n + 1);
+}
+
+double LogChoose(int n, int k) {
+  return std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0);
+}
+
+}  // namespace
+
+StationModel::StationModel(std::vector<ParameterSpec> params, const DetectorTuning& tuning)
+    : params_(std::move(params)), tuning_(tuning) {
+  // P(X < k) for X ~ Binomial(window, outlier_rate): how unlikely k outlier rows in a window
+  // would be if the water were normal.
+  const int w = tuning_.window;
+  const double p = tuning_.outlier_rate;
+  cdf_below_.assign(static_cast<std::size_t>(w) + 2, 0.0);
+  double cumulative = 0;
+  for (int k = 0; k <= w; ++k) {
+    cdf_below_[static_cast<std::size_t>(k)] = cumulative;
+    cumulative += std::exp(LogChoose(w, k) + k * std::log(p) + (w - k) * std::log1p(-p));
+  }
+  cdf_below_[static_cast<std::size_t>(w) + 1] = 1.0;
+}
+
+RowVerdict StationModel::Process(std::span<ParamState> state, std::uint64_t& window,
+                                 const double* values) const {
+  RowVerdict v;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const double x = values[i];
+    if (std::isnan(x)) continue;  // missing: nothing to learn or judge
+    const ParameterSpec& spec = params_[i];
+    const std::uint32_t bit = 1u << i;
+    if (x < spec.min_valid || x > spec.max_valid) {
+      v.faults |= bit;  // physically impossible: a sensor fault, never water quality
+      continue;
+    }
+    ParamState& s = state[i];
+    s.same_run = x == s.last ? SaturatingIncrement(s.same_run) : 0;
+    s.last = x;
+    if (tuning_.stuck_samples > 0 &&
+        s.same_run >= static_cast<std::uint32_t>(tuning_.stuck_samples)) {
+      v.faults |= bit;
+      continue;
+    }
+    if (s.seen == 0) {
+      s.location = x;
+      s.scale = 0;
+      s.seen = 1;
+      continue;
+    }
+    const double floor = tuning_.resolution_floor * spec.resolution;
+    const double scale = std::max<double>(s.scale, floor);
+    const double deviation = x - s.location;
+    const double z = std::fabs(deviation) / scale;
+    const bool warm = s.seen >= static_cast<std::uint32_t>(tuning_.warmup_samples);
+    const bool outlier = warm && z > tuning_.outlier_z;
+    bool drifting = false;
+    if (tuning_.cusum_h > 0 && warm) {
+      const double signed_z = deviation / scale;
+      const double cap = tuning_.cusum_h + tuning_.cusum_k;
+      s.cusum_hi =
+          static_cast<float>(std::clamp(s.cusum_hi + signed_z - tuning_.cusum_k, 0.0, cap));
+      s.cusum_lo =
+          static_cast<float>(std::clamp(s.cusum_lo - signed_z - tuning_.cusum_k, 0.0, cap));
+      drifting = s.cusum_hi > tuning_.cusum_h || s.cusum_lo > tuning_.cusum_h;
+    }
+    if (spec.water_quality && warm) {
+      v.max_z = std::max(v.max_z, z);
+      if (outlier || drifting) v.outliers |= bit;
+    }
+    s.outlier_run = outlier ? SaturatingIncrement(s.outlier_run) : 0;
+    if (tuning_.rebaseline_after > 0 &&
+        s.outlier_run >= static_cast<std::uint32_t>(tuning_.rebaseline_after)) {
+      s.location = x;
+      s.outlier_run = 0;
+      ++s.seen;
+      continue;
+    }
+    // Robust update: an outlier moves the location as if it sat on the outlier boundary and
+    // leaves the scale alone, so an event neither drags the baseline along nor widens it.
+    const double limit = tuning_.outlier_z * scale;
+    const double clipped = std::clamp(deviation, -limit, limit);
+    s.location += tuning_.baseline_alpha * clipped;
+    if (!outlier) {
+      s.scale += static_cast<float>(tuning_.scale_alpha * (std::fabs(deviation) - s.scale));
+    }
+    ++s.seen;
+  }
+  // Binomial event discriminator over the last `window` rows.
+  window = (window << 1) | (v.outliers != 0 ? 1u : 0u);
+  const std::uint64_t mask = tuning_.window >= kMaxWindow ? ~0ull : ((1ull << tuning_.window) - 1);
+  const int k = std::popcount(window & mask);
+  v.probability = cdf_below_[static_cast<std::size_t>(k)];
+  // The row itself must be an outlier: the window says "this is no chance", the row says "and
+  // it is still going on", so an event ends as soon as the water is back to normal.
+  v.event = v.outliers != 0 && (v.probability >= tuning_.event_probability ||
+                                (tuning_.strong_z > 0 && v.max_z >= tuning_.strong_z));
+  return v;
+}
+
+namespace {
 
 class StationDetectorImpl final : public StationDetector {
  public:
-  StationDetectorImpl(std::vector<ParameterSpec> params, const DetectorTuning& tuning)
-      : params_(std::move(params)), tuning_(tuning), state_(params_.size()) {
-    // P(X < k) for X ~ Binomial(window, outlier_rate): how unlikely k outlier rows in a window
-    // would be if the water were normal.
-    const int w = tuning_.window;
-    const double p = tuning_.outlier_rate;
-    cdf_below_.assign(static_cast<std::size_t>(w) + 2, 0.0);
-    double cumulative = 0;
-    for (int k = 0; k <= w; ++k) {
-      cdf_below_[static_cast<std::size_t>(k)] = cumulative;
-      cumulative += std::exp(LogChoose(w, k) + k * std::log(p) + (w - k) * std::log1p(-p));
-    }
-    cdf_below_[static_cast<std::size_t>(w) + 1] = 1.0;
-  }
+  explicit StationDetectorImpl(std::shared_ptr<const StationModel> model)
+      : model_(std::move(model)), state_(model_->params().size()) {}
 
-  const std::vector<ParameterSpec>& params() const override { return params_; }
+  const std::vector<ParameterSpec>& params() const override { return model_->params(); }
 
-  // The per-reading state only: the parameter specs and the binomial table are configuration,
-  // shared by every station of a profile once detectors run in the server.
+  // The per-station state only: specs and the binomial table live in the shared model.
   std::size_t StateBytes() const override {
     return sizeof(window_) + state_.size() * sizeof(ParamState);
   }
 
   RowVerdict Process(std::int64_t /*time_ns*/, const double* values) override {
-    RowVerdict v;
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      const double x = values[i];
-      if (std::isnan(x)) continue;  // missing: nothing to learn or judge
-      const ParameterSpec& spec = params_[i];
-      const std::uint32_t bit = 1u << i;
-      if (x < spec.min_valid || x > spec.max_valid) {
-        v.faults |= bit;  // physically impossible: a sensor fault, never water quality
-        continue;
-      }
-      ParamState& s = state_[i];
-      s.same_run = x == s.last ? s.same_run + 1 : 0;
-      s.last = x;
-      if (tuning_.stuck_samples > 0 &&
-          s.same_run >= static_cast<std::uint32_t>(tuning_.stuck_samples)) {
-        v.faults |= bit;
-        continue;
-      }
-      if (s.seen == 0) {
-        s.location = x;
-        s.scale = 0;
-        s.seen = 1;
-        continue;
-      }
-      const double floor = tuning_.resolution_floor * spec.resolution;
-      const double scale = std::max(s.scale, floor);
-      const double deviation = x - s.location;
-      const double z = std::fabs(deviation) / scale;
-      const bool warm = s.seen >= static_cast<std::uint32_t>(tuning_.warmup_samples);
-      const bool outlier = warm && z > tuning_.outlier_z;
-      bool drifting = false;
-      if (tuning_.cusum_h > 0 && warm) {
-        const double signed_z = deviation / scale;
-        const double cap = tuning_.cusum_h + tuning_.cusum_k;
-        s.cusum_hi = std::clamp(s.cusum_hi + signed_z - tuning_.cusum_k, 0.0, cap);
-        s.cusum_lo = std::clamp(s.cusum_lo - signed_z - tuning_.cusum_k, 0.0, cap);
-        drifting = s.cusum_hi > tuning_.cusum_h || s.cusum_lo > tuning_.cusum_h;
-      }
-      if (spec.water_quality && warm) {
-        v.max_z = std::max(v.max_z, z);
-        if (outlier || drifting) v.outliers |= bit;
-      }
-      s.outlier_run = outlier ? s.outlier_run + 1 : 0;
-      if (tuning_.rebaseline_after > 0 &&
-          s.outlier_run >= static_cast<std::uint32_t>(tuning_.rebaseline_after)) {
-        s.location = x;
-        s.outlier_run = 0;
-        ++s.seen;
-        continue;
-      }
-      // Robust update: an outlier moves the location as if it sat on the outlier boundary and
-      // leaves the scale alone, so an event neither drags the baseline along nor widens it.
-      const double limit = tuning_.outlier_z * scale;
-      const double clipped = std::clamp(deviation, -limit, limit);
-      s.location += tuning_.baseline_alpha * clipped;
-      if (!outlier) s.scale += tuning_.scale_alpha * (std::fabs(deviation) - s.scale);
-      ++s.seen;
-    }
-    // Binomial event discriminator over the last `window` rows.
-    window_ = (window_ << 1) | (v.outliers != 0 ? 1u : 0u);
-    const std::uint64_t mask =
-        tuning_.window >= kMaxWindow ? ~0ull : ((1ull << tuning_.window) - 1);
-    const int k = std::popcount(window_ & mask);
-    v.probability = cdf_below_[static_cast<std::size_t>(k)];
-    // The row itself must be an outlier: the window says "this is no chance", the row says "and
-    // it is still going on", so an event ends as soon as the water is back to normal.
-    v.event = v.outliers != 0 && (v.probability >= tuning_.event_probability ||
-                                  (tuning_.strong_z > 0 && v.max_z >= tuning_.strong_z));
-    return v;
+    return model_->Process(state_, window_, values);
   }
 
  private:
-  static double LogChoose(int n, int k) {
-    return std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0);
-  }
-
-  std::vector<ParameterSpec> params_;
-  DetectorTuning tuning_;
+  std::shared_ptr<const StationModel> model_;
   std::vector<ParamState> state_;
-  std::vector<double> cdf_below_;
   std::uint64_t window_ = 0;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<StationDetector>> StationDetector::Create(std::vector<ParameterSpec> params,
+Result<std::shared_ptr<const StationModel>> StationModel::Create(std::vector<ParameterSpec> params,
                                                                  const DetectorTuning& tuning) {
   if (params.empty() || params.size() > kMaxParams) {
     return Status::InvalidArgument(
@@ -164,7 +165,14 @@ Result<std::unique_ptr<StationDetector>> StationDetector::Create(std::vector<Par
     return Status::InvalidArgument(
         "outlier_z must be > 0; warmup_samples, stuck_samples, resolution_floor >= 0");
   }
-  return std::unique_ptr<StationDetector>(new StationDetectorImpl(std::move(params), tuning));
+  return std::shared_ptr<const StationModel>(new StationModel(std::move(params), tuning));
+}
+
+Result<std::unique_ptr<StationDetector>> StationDetector::Create(std::vector<ParameterSpec> params,
+                                                                 const DetectorTuning& tuning) {
+  auto model = StationModel::Create(std::move(params), tuning);
+  if (!model.ok()) return model.status();
+  return std::unique_ptr<StationDetector>(new StationDetectorImpl(std::move(model).value()));
 }
 
 }  // namespace aquawatch

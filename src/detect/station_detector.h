@@ -9,7 +9,9 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,43 @@ struct RowVerdict {
   double max_z = 0;            // largest baseline z-score on this row
 };
 
+// Per parameter of one station: a robust streaming baseline. Location and scale are exponentially
+// weighted (mean and mean absolute deviation); outliers update the location only after being
+// clipped to the outlier boundary and never the scale, so an event cannot drag the baseline
+// along with it, while a permanent shift is still absorbed at a bounded speed. Kept small: the
+// server holds one per (sensor, parameter).
+struct ParamState {
+  double location = 0;
+  double last = std::numeric_limits<double>::quiet_NaN();
+  float scale = 0;
+  float cusum_hi = 0;  // standardised deviations above the baseline, accumulated
+  float cusum_lo = 0;
+  std::uint32_t seen = 0;
+  std::uint16_t same_run = 0;     // consecutive identical values (stuck detection)
+  std::uint16_t outlier_run = 0;  // consecutive outlier rows (re-baselining)
+};
+
+// The immutable part of a detector: parameter specs, tuning and the binomial table. One model
+// serves every station of a profile; each station keeps only its ParamState array and window.
+// Thread-safety: immutable after Create; Process may run on many threads with their own state.
+class StationModel {
+ public:
+  static Result<std::shared_ptr<const StationModel>> Create(std::vector<ParameterSpec> params,
+                                                            const DetectorTuning& tuning);
+  // REQUIRES: state.size() == params().size(); `values` has one entry per parameter.
+  RowVerdict Process(std::span<ParamState> state, std::uint64_t& window,
+                     const double* values) const;
+  const std::vector<ParameterSpec>& params() const { return params_; }
+  const DetectorTuning& tuning() const { return tuning_; }
+
+ private:
+  StationModel(std::vector<ParameterSpec> params, const DetectorTuning& tuning);
+  std::vector<ParameterSpec> params_;
+  DetectorTuning tuning_;
+  std::vector<double> cdf_below_;  // P(X < k), X ~ Binomial(window, outlier_rate)
+};
+
+// A model plus the state of one station: what `aquawatch replay` drives.
 class StationDetector {
  public:
   static Result<std::unique_ptr<StationDetector>> Create(std::vector<ParameterSpec> params,
