@@ -99,6 +99,44 @@ void AlertManager::OnThresholdTransition(const ThresholdTransition& t) {
   Publish(AlertEvent::Type::kOpened, pos->second);
 }
 
+void AlertManager::OnDetectorTransition(const DetectorTransition& t) {
+  std::string key = DedupKey(t.sensor, t.kind, "");
+  std::lock_guard lock(mu_);
+  auto it = open_.find(key);
+  if (!t.open) {
+    if (it == open_.end()) return;
+    Alert& alert = alerts_.at(it->second);
+    alert.open = false;
+    alert.resolved_ns = t.reading_time_ns;
+    alert.received_ns = t.received_ns;
+    alert.message = fmt::format("{} on {} is over", alert.classification, alert.sensor);
+    open_.erase(it);
+    ++resolved_count_;
+    Publish(AlertEvent::Type::kResolved, alert);
+    TrimResolved();
+    return;
+  }
+  if (it != open_.end()) return;  // already open: one alert per (sensor, kind)
+  Alert alert;
+  alert.id = next_id_++;
+  alert.sensor = t.sensor;
+  alert.site = t.site;
+  alert.zone = t.zone;
+  alert.kind = t.kind;
+  alert.parameter = t.parameters;
+  alert.classification = t.classification;
+  alert.priority = t.priority;
+  alert.value = 0;
+  alert.threshold = 0;
+  alert.reading_time_ns = t.reading_time_ns;
+  alert.received_ns = t.received_ns;
+  alert.opened_ns = t.reading_time_ns;
+  alert.message = fmt::format("{}: {}", t.classification, t.evidence);
+  open_.emplace(std::move(key), alert.id);
+  auto [pos, inserted] = alerts_.emplace(alert.id, std::move(alert));
+  Publish(AlertEvent::Type::kOpened, pos->second);
+}
+
 void AlertManager::Publish(AlertEvent::Type type, const Alert& alert) {
   if (listeners_.empty()) return;
   AlertEvent event{type, alert};

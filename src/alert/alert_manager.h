@@ -27,8 +27,11 @@ std::string_view PriorityName(AlertPriority p);
 struct Alert {
   std::uint64_t id = 0;
   std::string sensor, site, zone;
-  std::string kind;       // "threshold"
-  std::string parameter;  // e.g. "free_chlorine_mg_l"
+  std::string kind;       // "threshold", "event" (detection engine) or "sensor_fault"
+  std::string parameter;  // e.g. "free_chlorine_mg_l"; for events, every parameter that moved
+  // For "event": "probable_contamination" or "water_quality_deviation"; for "sensor_fault":
+  // "qa_qc". Empty for thresholds, whose `level` says it.
+  std::string classification;
   Level level = Level::kNormal;
   AlertPriority priority = AlertPriority::kMedium;
   double value = 0;                  // the reading that caused the latest change
@@ -64,12 +67,26 @@ struct ThresholdTransition {
   std::int64_t received_ns;
 };
 
+// The detection engine opening or closing an event (or a persistent sensor fault) on a sensor.
+struct DetectorTransition {
+  std::string_view sensor, site, zone;
+  std::string_view kind;  // "event" or "sensor_fault"
+  bool open;
+  std::string_view classification;
+  std::string_view parameters;  // comma-separated parameters that moved
+  std::string_view evidence;    // e.g. "free_chlorine_mg_l -14.2 sd, turbidity_ntu +31.0 sd"
+  AlertPriority priority;
+  std::int64_t reading_time_ns;
+  std::int64_t received_ns;
+};
+
 class AlertManager {
  public:
   explicit AlertManager(std::size_t max_resolved_kept = 10000)
       : max_resolved_kept_(max_resolved_kept) {}
 
   void OnThresholdTransition(const ThresholdTransition& t);
+  void OnDetectorTransition(const DetectorTransition& t);
 
   enum class Filter { kAll, kOpen, kResolved };
   // Newest first.

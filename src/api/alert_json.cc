@@ -18,7 +18,17 @@ void AppendAlertJson(std::string& out, const Alert& a) {
   AppendJsonKey(out, "parameter");
   AppendJsonString(out, a.parameter);
   AppendJsonKey(out, "level");
-  AppendJsonString(out, LevelName(a.level));
+  if (a.kind == "threshold") {
+    AppendJsonString(out, LevelName(a.level));
+  } else {
+    out += "null";
+  }
+  AppendJsonKey(out, "classification");
+  if (a.classification.empty()) {
+    out += "null";
+  } else {
+    AppendJsonString(out, a.classification);
+  }
   AppendJsonKey(out, "priority");
   AppendJsonString(out, PriorityName(a.priority));
   AppendJsonKey(out, "state");

@@ -266,6 +266,10 @@ double InferResolution(std::span<const double> values) {
 }
 
 ParameterSpec SpecForColumn(std::string_view name, std::span<const double> values) {
+  // aquawatch's own names mean what they mean in the server, so replay and live agree.
+  if (ParameterId id = ParameterFromName(name); id != ParameterId::kCustom) {
+    return CanonicalSpec(id);
+  }
   ParameterSpec spec;
   spec.name = std::string(name);
   std::optional<KnownSpec> known = LookUpSpec(name);

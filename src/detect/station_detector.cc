@@ -175,4 +175,33 @@ Result<std::unique_ptr<StationDetector>> StationDetector::Create(std::vector<Par
   return std::unique_ptr<StationDetector>(new StationDetectorImpl(std::move(model).value()));
 }
 
+ParameterSpec CanonicalSpec(ParameterId id) {
+  struct Range {
+    double min, max;
+  };
+  // Physically possible readings, wide enough for any real water: outside them the probe is
+  // broken, whatever the water does.
+  static constexpr Range kRanges[kCanonicalParameterCount] = {
+      {0, 14},        // ph
+      {0, 4000},      // turbidity_ntu
+      {0, 25},        // dissolved_oxygen_mg_l (supersaturated water stays below)
+      {-5, 50},       // temperature_c
+      {0, 200000},    // conductivity_us_cm (sea water ~50,000)
+      {0, 20},        // free_chlorine_mg_l
+      {-2000, 2000},  // orp_mv
+  };
+  const ParameterInfo& info = CanonicalParameter(id);
+  const Range& r = kRanges[static_cast<int>(id)];
+  return {std::string(info.name), info.resolution, r.min, r.max, true};
+}
+
+std::shared_ptr<const StationModel> CanonicalStationModel(const DetectorTuning& tuning) {
+  std::vector<ParameterSpec> specs;
+  for (int p = 0; p < kCanonicalParameterCount; ++p) {
+    specs.push_back(CanonicalSpec(static_cast<ParameterId>(p)));
+  }
+  auto model = StationModel::Create(std::move(specs), tuning);
+  return model.ok() ? std::move(model).value() : nullptr;
+}
+
 }  // namespace aquawatch

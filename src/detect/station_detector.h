@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/reading.h"
 #include "core/status.h"
 
 namespace aquawatch {
@@ -108,5 +109,15 @@ class StationDetector {
   // Bytes of detector state for this station (heap included), to keep it within budget.
   virtual std::size_t StateBytes() const = 0;
 };
+
+}  // namespace aquawatch
+
+namespace aquawatch {
+
+// The spec of a canonical parameter (resolution from CanonicalParameter, physically possible
+// range), used by the server's detectors and by `aquawatch replay` for columns with these names.
+ParameterSpec CanonicalSpec(ParameterId id);
+// The model the server runs on every sensor: all canonical parameters, in id order.
+std::shared_ptr<const StationModel> CanonicalStationModel(const DetectorTuning& tuning = {});
 
 }  // namespace aquawatch

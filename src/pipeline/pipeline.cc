@@ -75,8 +75,20 @@ struct SensorState {
   std::array<Level, kCanonicalParameterCount> levels{};
   std::uint32_t site = 0;  // index into the shard's label table; 0 = none
   std::uint32_t zone = 0;
+  // Detection engine state (docs/detection.md).
+  std::array<ParamState, kCanonicalParameterCount> detect{};
+  std::uint64_t detect_window = 0;
+  std::uint8_t quiet_rows = 0;  // rows without an event row since the event's last one
+  std::uint8_t fault_rows = 0;  // consecutive rows with a QA/QC fault
+  std::uint8_t clean_rows = 0;  // consecutive rows without one, while a fault is open
+  bool in_event = false;
+  bool in_fault = false;
   SensorState() { latest.fill(std::nan("")); }
 };
+
+// A QA/QC fault becomes a sensor-fault alert after this many rows in a row, and clears after as
+// many clean ones: one odd value is a spike, not a broken probe.
+constexpr std::uint8_t kFaultRows = 3;
 
 struct ShardMetrics {
   Counter* durable;
@@ -346,6 +358,7 @@ class Shard {
           s.levels[pi] = next;
         }
       }
+      if (options_.station_model != nullptr) Detect(batch, i, s);
       if (live && batch.arrival_ns - s.last_live_push_ns >= kNsPerSecond) {
         s.last_live_push_ns = batch.arrival_ns;
         live_values_.clear();
@@ -356,6 +369,94 @@ class Shard {
       }
     }
     if (out_of_order > 0) metrics_.out_of_order->Add(out_of_order);
+  }
+
+  // Runs the detection engine on reading i and turns its verdicts into event and fault alerts.
+  void Detect(const ReadingBatch& batch, std::size_t i, SensorState& s) {
+    const StationModel& model = *options_.station_model;
+    double values[kCanonicalParameterCount];
+    std::fill(std::begin(values), std::end(values), std::nan(""));
+    for (std::size_t f = batch.field_begin(i); f < batch.field_end(i); ++f) {
+      if (batch.field_param(f) != ParameterId::kCustom) {
+        values[static_cast<int>(batch.field_param(f))] = batch.field_value(f);
+      }
+    }
+    RowVerdict v = model.Process(s.detect, s.detect_window, values);
+    DetectorTransition t{
+        batch.sensor(i),        labels_[s.site],  labels_[s.zone], "event", true, "", "", "",
+        AlertPriority::kMedium, batch.time_ns(i), batch.arrival_ns};
+    if (v.event) {
+      s.quiet_rows = 0;
+      if (!s.in_event) {
+        s.in_event = true;
+        Describe(model, s, values, v.outliers, t);
+        alerts_.OnDetectorTransition(t);
+      }
+    } else if (s.in_event && ++s.quiet_rows >= model.tuning().window) {
+      // As long as the event discriminator's window: the water has been normal for that long.
+      s.in_event = false;
+      t.open = false;
+      alerts_.OnDetectorTransition(t);
+    }
+    t.kind = "sensor_fault";
+    t.classification = "qa_qc";
+    if (v.faults != 0) {
+      s.clean_rows = 0;
+      if (s.fault_rows < kFaultRows) ++s.fault_rows;
+      if (!s.in_fault && s.fault_rows >= kFaultRows) {
+        s.in_fault = true;
+        fault_names_ = MaskNames(v.faults);
+        t.parameters = fault_names_;
+        evidence_ = "impossible or stuck values from " + fault_names_;
+        t.evidence = evidence_;
+        t.priority = AlertPriority::kMedium;
+        alerts_.OnDetectorTransition(t);
+      }
+    } else {
+      s.fault_rows = 0;
+      if (s.in_fault && ++s.clean_rows >= kFaultRows) {
+        s.in_fault = false;
+        t.open = false;
+        alerts_.OnDetectorTransition(t);
+      }
+    }
+  }
+
+  // Classifies an event and writes its evidence. Contamination shows as chlorine falling while
+  // turbidity or conductivity rise; any other joint movement is a water-quality deviation.
+  void Describe(const StationModel& model, const SensorState& s, const double* values,
+                std::uint32_t outliers, DetectorTransition& t) {
+    auto moved = [&](ParameterId id, int sign) {
+      int p = static_cast<int>(id);
+      return (outliers & (1u << p)) != 0 && (values[p] - s.detect[p].location) * sign > 0;
+    };
+    bool contamination =
+        moved(ParameterId::kFreeChlorineMgL, -1) &&
+        (moved(ParameterId::kTurbidityNtu, +1) || moved(ParameterId::kConductivityUsCm, +1));
+    t.classification = contamination ? "probable_contamination" : "water_quality_deviation";
+    t.priority = contamination ? AlertPriority::kHigh : AlertPriority::kMedium;
+    evidence_.clear();
+    for (int p = 0; p < kCanonicalParameterCount; ++p) {
+      if ((outliers & (1u << p)) == 0) continue;
+      const ParamState& st = s.detect[p];
+      double floor = model.tuning().resolution_floor * model.params()[p].resolution;
+      double z = (values[p] - st.location) / std::max<double>(st.scale, floor);
+      if (!evidence_.empty()) evidence_ += ", ";
+      evidence_ += fmt::format("{} {:+.1f} sd", ParameterName(static_cast<ParameterId>(p)), z);
+    }
+    fault_names_ = MaskNames(outliers);
+    t.parameters = fault_names_;
+    t.evidence = evidence_;
+  }
+
+  static std::string MaskNames(std::uint32_t mask) {
+    std::string names;
+    for (int p = 0; p < kCanonicalParameterCount; ++p) {
+      if ((mask & (1u << p)) == 0) continue;
+      if (!names.empty()) names += ",";
+      names += ParameterName(static_cast<ParameterId>(p));
+    }
+    return names;
   }
 
   std::uint64_t CustomKey(std::uint32_t sensor, std::string_view name) {
@@ -420,6 +521,7 @@ class Shard {
   std::thread thread_;
   LiveValueListener* live_ = nullptr;
   std::vector<std::pair<std::string_view, double>> live_values_;
+  std::string evidence_, fault_names_;  // scratch for alert text (shard thread only)
 
   // Sensor table: written by the shard thread under an exclusive lock once per group; read by
   // API threads under a shared lock.

@@ -23,6 +23,7 @@
 #include "core/reading.h"
 #include "core/status.h"
 #include "detect/rules.h"
+#include "detect/station_detector.h"
 #include "pipeline/shard_log.h"
 
 namespace aquawatch {
@@ -42,6 +43,8 @@ struct PipelineOptions {
   std::size_t max_group_readings = 1u << 16;
   ShardLogOptions log;
   RuleSet rules = DrinkingWaterDefaults();
+  // The detection engine run on every sensor's canonical parameters; null turns it off.
+  std::shared_ptr<const StationModel> station_model = CanonicalStationModel();
 };
 
 // Live values for dashboards, at most one per sensor per second.

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <future>
+#include <random>
 #include <thread>
 
 #include "alert/alert_manager.h"
@@ -206,6 +208,88 @@ TEST(BoundedQueue, FullQueueRefusesPush) {
   EXPECT_FALSE(q.TryPush(&c));
   EXPECT_EQ(q.TryPop(), &a);
   EXPECT_TRUE(q.TryPush(&c));
+}
+
+}  // namespace
+}  // namespace aquawatch
+
+namespace aquawatch {
+namespace {
+
+// One reading of a treated-water probe with quantised noise.
+void AddProbeReading(ReadingBatch& b, std::string_view sensor, std::int64_t t, std::mt19937& rng,
+                     double chlorine, double turbidity, double ph = 7.3) {
+  std::normal_distribution<double> n(0, 1);
+  auto q = [](double v, double res) { return std::round(v / res) * res; };
+  b.BeginReading(sensor, t, "site-1", "zone-1");
+  b.AddField(ParameterId::kPh, q(ph + 0.01 * n(rng), 0.01));
+  b.AddField(ParameterId::kFreeChlorineMgL, q(chlorine + 0.01 * n(rng), 0.01));
+  b.AddField(ParameterId::kTurbidityNtu, q(turbidity + 0.005 * n(rng), 0.01));
+  b.AddField(ParameterId::kConductivityUsCm, q(450 + 2 * n(rng), 1));
+}
+
+TEST(PipelineDetection, ContaminationOpensAHighPriorityEventAndRecoveryResolvesIt) {
+  Fixture f;
+  f.options.rules = RuleSet{};  // thresholds off: only the detection engine speaks here
+  auto p = f.Open();
+  std::mt19937 rng(11);
+  ReadingBatch b;
+  for (int i = 0; i < 300; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  EXPECT_EQ(f.alerts.OpenCount(), 0u);  // healthy noise raises nothing
+  b.Clear();
+  for (int i = 300; i < 310; ++i) AddProbeReading(b, "probe", i, rng, 0.35, 0.6);
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  auto open = f.alerts.List(AlertManager::Filter::kOpen, 10);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].kind, "event");
+  EXPECT_EQ(open[0].classification, "probable_contamination");
+  EXPECT_EQ(open[0].priority, AlertPriority::kHigh);
+  EXPECT_EQ(open[0].opened_ns, 301);  // the second outlier row convinces the discriminator
+  EXPECT_NE(open[0].parameter.find("free_chlorine_mg_l"), std::string::npos);
+  EXPECT_NE(open[0].message.find(" sd"), std::string::npos);
+  b.Clear();
+  for (int i = 310; i < 340; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  EXPECT_EQ(f.alerts.OpenCount(), 0u);
+  auto resolved = f.alerts.List(AlertManager::Filter::kResolved, 10);
+  ASSERT_EQ(resolved.size(), 1u);
+  EXPECT_EQ(resolved[0].resolved_ns, 319);  // after a window (10 rows) of normal water
+}
+
+TEST(PipelineDetection, OneParameterShiftIsADeviationNotContamination) {
+  Fixture f;
+  f.options.rules = RuleSet{};
+  auto p = f.Open();
+  std::mt19937 rng(12);
+  ReadingBatch b;
+  for (int i = 0; i < 300; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
+  for (int i = 300; i < 305; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12, 7.9);
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  auto open = f.alerts.List(AlertManager::Filter::kOpen, 10);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].classification, "water_quality_deviation");
+  EXPECT_EQ(open[0].parameter, "ph");
+  EXPECT_EQ(open[0].priority, AlertPriority::kMedium);
+}
+
+TEST(PipelineDetection, ImpossibleValuesBecomeASensorFaultNotAnEvent) {
+  Fixture f;
+  f.options.rules = RuleSet{};
+  auto p = f.Open();
+  std::mt19937 rng(13);
+  ReadingBatch b;
+  for (int i = 0; i < 100; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
+  for (int i = 100; i < 103; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12, 15.0);
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  auto open = f.alerts.List(AlertManager::Filter::kOpen, 10);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].kind, "sensor_fault");
+  EXPECT_EQ(open[0].parameter, "ph");
+  b.Clear();
+  for (int i = 103; i < 106; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  EXPECT_EQ(f.alerts.OpenCount(), 0u);
 }
 
 }  // namespace
