@@ -24,6 +24,14 @@ double Noisy(std::mt19937& rng, double level, double sd = 0.01, double res = 0.0
   return std::round((level + n(rng)) / res) * res;
 }
 
+// Feeds `n` quantised readings around `level` so the baseline is warm.
+void WarmUp(StationDetector& d, std::mt19937& rng, double level, int n = 1000) {
+  for (int i = 0; i < n; ++i) {
+    double x = Noisy(rng, level);
+    d.Process(i, &x);
+  }
+}
+
 TEST(StationDetector, QuantisedNoiseRaisesNoEvent) {
   auto d = Make();
   std::mt19937 rng(1);
@@ -51,10 +59,7 @@ TEST(StationDetector, FlatLineDoesNotMakeZeroScale) {
 TEST(StationDetector, SustainedStepRaisesEventOnceTheWindowIsConvinced) {
   auto d = Make();
   std::mt19937 rng(2);
-  for (int i = 0; i < 1000; ++i) {
-    double x = Noisy(rng, 7.2);
-    d->Process(i, &x);
-  }
+  WarmUp(*d, rng, 7.2);
   int first_event = -1;
   for (int i = 0; i < 30; ++i) {
     double x = Noisy(rng, 7.6);  // a sustained shift of 40 noise sd
@@ -72,10 +77,7 @@ TEST(StationDetector, StrongDeviationIsAnEventAtOnceWhenEnabled) {
   t.strong_z = 30;
   auto d = Make(1, t);
   std::mt19937 rng(6);
-  for (int i = 0; i < 1000; ++i) {
-    double x = Noisy(rng, 7.2);
-    d->Process(i, &x);
-  }
+  WarmUp(*d, rng, 7.2);
   double x = 9.5;  // z ~ 100
   EXPECT_TRUE(d->Process(1000, &x).event);
 }
@@ -110,10 +112,7 @@ TEST(StationDetector, StateOfASixParameterSensorFitsTheBudget) {
 TEST(StationDetector, SingleSpikeIsAnOutlierButNotAnEvent) {
   auto d = Make();
   std::mt19937 rng(3);
-  for (int i = 0; i < 1000; ++i) {
-    double x = Noisy(rng, 7.2);
-    d->Process(i, &x);
-  }
+  WarmUp(*d, rng, 7.2);
   double spike = 9.0;
   RowVerdict v = d->Process(1000, &spike);
   EXPECT_EQ(v.outliers, 1u);

@@ -228,10 +228,15 @@ void AddProbeReading(ReadingBatch& b, std::string_view sensor, std::int64_t t, s
   b.AddField(ParameterId::kConductivityUsCm, q(450 + 2 * n(rng), 1));
 }
 
+// A pipeline with the threshold rules off: only the detection engine speaks.
+std::unique_ptr<Pipeline> OpenWithoutRules(Fixture& f) {
+  f.options.rules = RuleSet{};
+  return f.Open();
+}
+
 TEST(PipelineDetection, ContaminationOpensAHighPriorityEventAndRecoveryResolvesIt) {
   Fixture f;
-  f.options.rules = RuleSet{};  // thresholds off: only the detection engine speaks here
-  auto p = f.Open();
+  auto p = OpenWithoutRules(f);
   std::mt19937 rng(11);
   ReadingBatch b;
   for (int i = 0; i < 300; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
@@ -259,8 +264,7 @@ TEST(PipelineDetection, ContaminationOpensAHighPriorityEventAndRecoveryResolvesI
 
 TEST(PipelineDetection, OneParameterShiftIsADeviationNotContamination) {
   Fixture f;
-  f.options.rules = RuleSet{};
-  auto p = f.Open();
+  auto p = OpenWithoutRules(f);
   std::mt19937 rng(12);
   ReadingBatch b;
   for (int i = 0; i < 300; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
@@ -275,8 +279,7 @@ TEST(PipelineDetection, OneParameterShiftIsADeviationNotContamination) {
 
 TEST(PipelineDetection, ImpossibleValuesBecomeASensorFaultNotAnEvent) {
   Fixture f;
-  f.options.rules = RuleSet{};
-  auto p = f.Open();
+  auto p = OpenWithoutRules(f);
   std::mt19937 rng(13);
   ReadingBatch b;
   for (int i = 0; i < 100; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
