@@ -15,6 +15,7 @@
 #include "pipeline/log_codec.h"
 #include "pipeline/shard_log.h"
 #include "sim/bench_command.h"
+#include "sim/evaluate_command.h"
 #include "sim/simulate_command.h"
 
 extern char** environ;
@@ -143,6 +144,7 @@ int Main(int argc, char** argv) {
   AddReplayCommand(app, &exit_code);
   sim::AddSimulateCommand(app, &exit_code);
   sim::AddBenchCommand(app, &exit_code);
+  sim::AddEvaluateCommand(app, &exit_code);
 
   CLI11_PARSE(app, argc, argv);
   return exit_code;

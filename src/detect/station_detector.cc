@@ -95,9 +95,13 @@ RowVerdict StationModel::Process(std::span<ParamState> state, std::uint64_t& win
     // leaves the scale alone, so an event neither drags the baseline along nor widens it.
     const double limit = tuning_.outlier_z * scale;
     const double clipped = std::clamp(deviation, -limit, limit);
-    s.location += tuning_.baseline_alpha * clipped;
+    // While young, the baseline is a plain running mean (weight 1/n), so it does not start out
+    // biased towards its first value with a scale still near zero.
+    const double young = 1.0 / static_cast<double>(s.seen);
+    s.location += std::max(tuning_.baseline_alpha, young) * clipped;
     if (!outlier) {
-      s.scale += static_cast<float>(tuning_.scale_alpha * (std::fabs(deviation) - s.scale));
+      s.scale += static_cast<float>(std::max(tuning_.scale_alpha, young) *
+                                    (std::fabs(deviation) - s.scale));
     }
     ++s.seen;
   }
@@ -202,6 +206,31 @@ std::shared_ptr<const StationModel> CanonicalStationModel(const DetectorTuning& 
   }
   auto model = StationModel::Create(std::move(specs), tuning);
   return model.ok() ? std::move(model).value() : nullptr;
+}
+
+EventChange TrackEvent(EventState& state, const RowVerdict& verdict, int window) {
+  if (verdict.event) {
+    state.quiet_rows = 0;
+    if (state.in_event) return EventChange::kNone;
+    state.in_event = true;
+    return EventChange::kOpened;
+  }
+  if (!state.in_event) return EventChange::kNone;
+  if (state.quiet_rows < UINT8_MAX) ++state.quiet_rows;
+  if (state.quiet_rows < window) return EventChange::kNone;
+  // The water has been normal for as long as the event discriminator's window.
+  state.in_event = false;
+  return EventChange::kClosed;
+}
+
+bool LooksLikeContamination(std::span<const ParamState> state, const double* values,
+                            std::uint32_t outliers) {
+  auto moved = [&](ParameterId id, int sign) {
+    const auto p = static_cast<std::size_t>(id);
+    return (outliers & (1u << p)) != 0 && (values[p] - state[p].location) * sign > 0;
+  };
+  return moved(ParameterId::kFreeChlorineMgL, -1) &&
+         (moved(ParameterId::kTurbidityNtu, +1) || moved(ParameterId::kConductivityUsCm, +1));
 }
 
 }  // namespace aquawatch

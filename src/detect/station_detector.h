@@ -121,3 +121,23 @@ ParameterSpec CanonicalSpec(ParameterId id);
 std::shared_ptr<const StationModel> CanonicalStationModel(const DetectorTuning& tuning = {});
 
 }  // namespace aquawatch
+
+namespace aquawatch {
+
+// Turns a station's row verdicts into event openings and closings, the same way everywhere (the
+// server's alerts, the simulator evaluation): an event opens at the first event row while none is
+// open and closes after `window` consecutive rows without one.
+struct EventState {
+  std::uint8_t quiet_rows = 0;
+  bool in_event = false;
+};
+enum class EventChange : std::uint8_t { kNone, kOpened, kClosed };
+EventChange TrackEvent(EventState& state, const RowVerdict& verdict, int window);
+
+// For the canonical model: whether an event row looks like contamination, i.e. free chlorine
+// fell below its baseline while turbidity or conductivity rose above theirs (all flagged). Any
+// other joint movement is a water-quality deviation.
+bool LooksLikeContamination(std::span<const ParamState> state, const double* values,
+                            std::uint32_t outliers);
+
+}  // namespace aquawatch

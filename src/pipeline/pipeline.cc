@@ -78,10 +78,9 @@ struct SensorState {
   // Detection engine state (docs/detection.md).
   std::array<ParamState, kCanonicalParameterCount> detect{};
   std::uint64_t detect_window = 0;
-  std::uint8_t quiet_rows = 0;  // rows without an event row since the event's last one
+  EventState event;
   std::uint8_t fault_rows = 0;  // consecutive rows with a QA/QC fault
   std::uint8_t clean_rows = 0;  // consecutive rows without one, while a fault is open
-  bool in_event = false;
   bool in_fault = false;
   SensorState() { latest.fill(std::nan("")); }
 };
@@ -385,18 +384,17 @@ class Shard {
     DetectorTransition t{
         batch.sensor(i),        labels_[s.site],  labels_[s.zone], "event", true, "", "", "",
         AlertPriority::kMedium, batch.time_ns(i), batch.arrival_ns};
-    if (v.event) {
-      s.quiet_rows = 0;
-      if (!s.in_event) {
-        s.in_event = true;
+    switch (TrackEvent(s.event, v, model.tuning().window)) {
+      case EventChange::kOpened:
         Describe(model, s, values, v.outliers, t);
         alerts_.OnDetectorTransition(t);
-      }
-    } else if (s.in_event && ++s.quiet_rows >= model.tuning().window) {
-      // As long as the event discriminator's window: the water has been normal for that long.
-      s.in_event = false;
-      t.open = false;
-      alerts_.OnDetectorTransition(t);
+        break;
+      case EventChange::kClosed:
+        t.open = false;
+        alerts_.OnDetectorTransition(t);
+        break;
+      case EventChange::kNone:
+        break;
     }
     t.kind = "sensor_fault";
     t.classification = "qa_qc";
