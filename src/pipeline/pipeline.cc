@@ -381,41 +381,50 @@ class Shard {
       }
     }
     RowVerdict v = model.Process(s.detect, s.detect_window, values);
-    DetectorTransition t{
-        batch.sensor(i),        labels_[s.site],  labels_[s.zone], "event", true, "", "", "",
-        AlertPriority::kMedium, batch.time_ns(i), batch.arrival_ns};
+    // A fresh transition per alert kind: nothing of the event's carries over to the fault's.
+    auto transition = [&](std::string_view kind, bool open) {
+      return DetectorTransition{batch.sensor(i),
+                                labels_[s.site],
+                                labels_[s.zone],
+                                kind,
+                                open,
+                                kind == "sensor_fault" ? "qa_qc" : "",
+                                "",
+                                "",
+                                AlertPriority::kMedium,
+                                batch.time_ns(i),
+                                batch.arrival_ns};
+    };
     switch (TrackEvent(s.event, v, model.tuning().window)) {
-      case EventChange::kOpened:
+      case EventChange::kOpened: {
+        DetectorTransition t = transition("event", true);
         Describe(model, s, values, v.outliers, t);
         alerts_.OnDetectorTransition(t);
         break;
+      }
       case EventChange::kClosed:
-        t.open = false;
-        alerts_.OnDetectorTransition(t);
+        alerts_.OnDetectorTransition(transition("event", false));
         break;
       case EventChange::kNone:
         break;
     }
-    t.kind = "sensor_fault";
-    t.classification = "qa_qc";
     if (v.faults != 0) {
       s.clean_rows = 0;
       if (s.fault_rows < kFaultRows) ++s.fault_rows;
       if (!s.in_fault && s.fault_rows >= kFaultRows) {
         s.in_fault = true;
+        DetectorTransition t = transition("sensor_fault", true);
         fault_names_ = MaskNames(v.faults);
-        t.parameters = fault_names_;
         evidence_ = "impossible or stuck values from " + fault_names_;
+        t.parameters = fault_names_;
         t.evidence = evidence_;
-        t.priority = AlertPriority::kMedium;
         alerts_.OnDetectorTransition(t);
       }
     } else {
       s.fault_rows = 0;
       if (s.in_fault && ++s.clean_rows >= kFaultRows) {
         s.in_fault = false;
-        t.open = false;
-        alerts_.OnDetectorTransition(t);
+        alerts_.OnDetectorTransition(transition("sensor_fault", false));
       }
     }
   }

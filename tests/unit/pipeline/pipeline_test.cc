@@ -297,3 +297,32 @@ TEST(PipelineDetection, ImpossibleValuesBecomeASensorFaultNotAnEvent) {
 
 }  // namespace
 }  // namespace aquawatch
+
+namespace aquawatch {
+namespace {
+
+TEST(PipelineDetection, FaultOpeningOnTheRowAnEventClosesIsStillOpened) {
+  Fixture f;
+  f.options.rules = RuleSet{};
+  auto p = f.Open();
+  std::mt19937 rng(14);
+  ReadingBatch b;
+  for (int i = 0; i < 300; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
+  for (int i = 300; i < 310; ++i) AddProbeReading(b, "probe", i, rng, 0.35, 0.6);
+  // Ten quiet rows close the event at row 319; rows 317-319 carry an impossible pH, so the
+  // third fault row, 319, opens a sensor fault on the same row.
+  for (int i = 310; i < 317; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
+  for (int i = 317; i < 320; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12, 15.0);
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  auto open = f.alerts.List(AlertManager::Filter::kOpen, 10);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].kind, "sensor_fault");
+  EXPECT_EQ(open[0].opened_ns, 319);
+  auto resolved = f.alerts.List(AlertManager::Filter::kResolved, 10);
+  ASSERT_EQ(resolved.size(), 1u);
+  EXPECT_EQ(resolved[0].kind, "event");
+  EXPECT_EQ(resolved[0].resolved_ns, 319);
+}
+
+}  // namespace
+}  // namespace aquawatch
