@@ -34,7 +34,8 @@ cat <<MSG
     metrics                    http://localhost:$http_port/metrics
 
   A contamination event is injected every 2 minutes (chlorine drops, turbidity and
-  conductivity rise); its alert appears on /api/v1/alerts and on the stream.
+  conductivity rise); its alerts appear on /api/v1/alerts and on the stream: threshold
+  alerts at once, and after 10 minutes of baseline the detection engine's "event" alerts.
   Ground truth: $data_dir/simulator-labels.csv.  Ctrl-C stops everything.
 
 MSG
