@@ -1,0 +1,263 @@
+#include "store/tsdb/chunk.h"
+
+#include <bit>
+#include <cstring>
+
+namespace aquawatch {
+namespace {
+
+constexpr std::uint8_t kVersion = 1;
+
+std::uint64_t ZigZag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t UnZigZag(std::uint64_t v) {
+  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
+bool FitsSigned(std::int64_t v, int bits) {
+  const std::int64_t lo = -(std::int64_t{1} << (bits - 1));
+  const std::int64_t hi = (std::int64_t{1} << (bits - 1)) - 1;
+  return v >= lo && v <= hi;
+}
+
+std::int64_t SignExtend(std::uint64_t v, int bits) {
+  const std::uint64_t sign = std::uint64_t{1} << (bits - 1);
+  return static_cast<std::int64_t>((v ^ sign) - sign);
+}
+
+std::uint64_t Bits(double v) { return std::bit_cast<std::uint64_t>(v); }
+
+// Two's-complement wrapping arithmetic: deltas of extreme timestamps (and of fuzzed bytes) must
+// not be undefined behaviour; the reader undoes exactly what the writer did.
+std::int64_t WrapAdd(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+}
+std::int64_t WrapSub(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) - static_cast<std::uint64_t>(b));
+}
+
+}  // namespace
+
+ChunkWriter::ChunkWriter(TimeUnit unit) {
+  buf_.push_back(static_cast<char>(kVersion));
+  buf_.push_back(static_cast<char>(unit));
+  buf_.append(2, '\0');
+}
+
+void ChunkWriter::WriteBits(std::uint64_t bits, int n) {
+  while (n > 0) {
+    if (free_bits_ == 0) {
+      buf_.push_back('\0');
+      free_bits_ = 8;
+    }
+    const int take = n < free_bits_ ? n : free_bits_;
+    const std::uint64_t chunk = (bits >> (n - take)) & ((std::uint64_t{1} << take) - 1);
+    buf_.back() =
+        static_cast<char>(static_cast<std::uint8_t>(buf_.back()) | (chunk << (free_bits_ - take)));
+    free_bits_ -= take;
+    n -= take;
+  }
+}
+
+void ChunkWriter::WriteVarint(std::uint64_t v) {
+  do {
+    std::uint64_t group = v & 0x7F;
+    v >>= 7;
+    WriteBits(group | (v != 0 ? 0x80 : 0), 8);
+  } while (v != 0);
+}
+
+Status ChunkWriter::Append(std::int64_t t, double value, Quality quality) {
+  if (count_ >= kMaxChunkSamples) return Status::InvalidArgument("chunk is full");
+  if (count_ > 0 && t < t_) return Status::InvalidArgument("sample is older than the chunk's last");
+  const std::uint64_t bits = Bits(value);
+  if (count_ == 0) {
+    WriteVarint(ZigZag(t));
+    WriteBits(bits, 64);
+    WriteBits(static_cast<std::uint64_t>(quality), 2);
+  } else {
+    // Timestamp.
+    const std::int64_t delta = WrapSub(t, t_);
+    if (count_ == 1) {
+      WriteVarint(static_cast<std::uint64_t>(delta));
+    } else {
+      const std::int64_t dod = WrapSub(delta, delta_);
+      if (dod == 0) {
+        WriteBits(0b0, 1);
+      } else if (FitsSigned(dod, 14)) {
+        WriteBits(0b10, 2);
+        WriteBits(static_cast<std::uint64_t>(dod), 14);
+      } else if (FitsSigned(dod, 17)) {
+        WriteBits(0b110, 3);
+        WriteBits(static_cast<std::uint64_t>(dod), 17);
+      } else if (FitsSigned(dod, 20)) {
+        WriteBits(0b1110, 4);
+        WriteBits(static_cast<std::uint64_t>(dod), 20);
+      } else {
+        WriteBits(0b1111, 4);
+        WriteBits(static_cast<std::uint64_t>(dod), 64);
+      }
+    }
+    delta_ = delta;
+    // Value.
+    const std::uint64_t x = bits ^ value_bits_;
+    if (x == 0) {
+      WriteBits(0b0, 1);
+    } else {
+      int leading = std::countl_zero(x);
+      const int trailing = std::countr_zero(x);
+      if (leading > 31) leading = 31;  // the count has 5 bits
+      if (leading_ >= 0 && leading >= leading_ && trailing >= trailing_) {
+        WriteBits(0b10, 2);
+        WriteBits(x >> trailing_, 64 - leading_ - trailing_);
+      } else {
+        const int meaningful = 64 - leading - trailing;
+        WriteBits(0b11, 2);
+        WriteBits(static_cast<std::uint64_t>(leading), 5);
+        WriteBits(static_cast<std::uint64_t>(meaningful & 63), 6);  // 64 is stored as 0
+        WriteBits(x >> trailing, meaningful);
+        leading_ = leading;
+        trailing_ = trailing;
+      }
+    }
+    // Quality.
+    if (quality == quality_) {
+      WriteBits(0b0, 1);
+    } else {
+      WriteBits(0b1, 1);
+      WriteBits(static_cast<std::uint64_t>(quality), 2);
+    }
+  }
+  t_ = t;
+  value_bits_ = bits;
+  quality_ = quality;
+  ++count_;
+  const auto n = static_cast<std::uint16_t>(count_);
+  std::memcpy(buf_.data() + 2, &n, 2);  // little-endian hosts (docs/format/chunk.md)
+  return Status::Ok();
+}
+
+Result<ChunkReader> ChunkReader::Open(std::string_view bytes) {
+  if (bytes.size() < 4) return Status::Corruption("chunk shorter than its 4-byte header");
+  if (static_cast<std::uint8_t>(bytes[0]) != kVersion) {
+    return Status::Corruption("unknown chunk version " +
+                              std::to_string(static_cast<std::uint8_t>(bytes[0])));
+  }
+  const auto unit = static_cast<std::uint8_t>(bytes[1]);
+  if (unit > 2) return Status::Corruption("unknown chunk time unit " + std::to_string(unit));
+  std::uint16_t n = 0;
+  std::memcpy(&n, bytes.data() + 2, 2);
+  if (n == 0) return Status::Corruption("chunk with no samples");
+  ChunkReader r(bytes);
+  r.count_ = n;
+  r.unit_ = static_cast<TimeUnit>(unit);
+  return r;
+}
+
+bool ChunkReader::Fail(const char* what) {
+  if (status_.ok()) {
+    status_ = Status::Corruption(std::string("chunk ends early or is damaged: ") + what);
+  }
+  read_ = count_;
+  return false;
+}
+
+bool ChunkReader::ReadBits(int n, std::uint64_t* out) {
+  if (bit_pos_ + static_cast<std::size_t>(n) > bytes_.size() * 8) return false;
+  std::uint64_t v = 0;
+  for (int i = 0; i < n;) {
+    const std::size_t byte = bit_pos_ / 8;
+    const int offset = static_cast<int>(bit_pos_ % 8);
+    const int avail = 8 - offset;
+    const int take = n - i < avail ? n - i : avail;
+    const std::uint64_t b = static_cast<std::uint8_t>(bytes_[byte]);
+    const std::uint64_t part = (b >> (avail - take)) & ((std::uint64_t{1} << take) - 1);
+    v = (take == 64 ? 0 : v << take) | part;
+    bit_pos_ += static_cast<std::size_t>(take);
+    i += take;
+  }
+  *out = v;
+  return true;
+}
+
+bool ChunkReader::ReadVarint(std::uint64_t* out) {
+  std::uint64_t v = 0;
+  for (int shift = 0; shift < 70; shift += 7) {
+    std::uint64_t byte = 0;
+    if (!ReadBits(8, &byte)) return false;
+    v |= (byte & 0x7F) << shift;
+    if ((byte & 0x80) == 0) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;  // longer than 10 bytes
+}
+
+bool ChunkReader::Next() {
+  if (read_ >= count_) return false;
+  std::uint64_t bits = 0;
+  if (read_ == 0) {
+    std::uint64_t zz = 0;
+    if (!ReadVarint(&zz)) return Fail("first timestamp");
+    t_ = UnZigZag(zz);
+    if (!ReadBits(64, &value_bits_)) return Fail("first value");
+    if (!ReadBits(2, &bits)) return Fail("first quality");
+    quality_ = static_cast<Quality>(bits);
+    ++read_;
+    return true;
+  }
+  // Timestamp.
+  if (read_ == 1) {
+    std::uint64_t delta = 0;
+    if (!ReadVarint(&delta)) return Fail("second timestamp");
+    delta_ = static_cast<std::int64_t>(delta);
+  } else {
+    int ones = 0;
+    while (ones < 4) {
+      if (!ReadBits(1, &bits)) return Fail("timestamp prefix");
+      if (bits == 0) break;
+      ++ones;
+    }
+    static constexpr int kPayload[5] = {0, 14, 17, 20, 64};
+    std::int64_t dod = 0;
+    if (ones > 0) {
+      if (!ReadBits(kPayload[ones], &bits)) return Fail("timestamp");
+      dod = ones == 4 ? static_cast<std::int64_t>(bits) : SignExtend(bits, kPayload[ones]);
+    }
+    delta_ = WrapAdd(delta_, dod);
+  }
+  t_ = WrapAdd(t_, delta_);
+  // Value.
+  if (!ReadBits(1, &bits)) return Fail("value prefix");
+  if (bits == 1) {
+    if (!ReadBits(1, &bits)) return Fail("value prefix");
+    if (bits == 1) {
+      std::uint64_t leading = 0, meaningful = 0;
+      if (!ReadBits(5, &leading) || !ReadBits(6, &meaningful)) return Fail("value window");
+      if (meaningful == 0) meaningful = 64;
+      if (leading + meaningful > 64) return Fail("value window");
+      leading_ = static_cast<int>(leading);
+      trailing_ = static_cast<int>(64 - leading - meaningful);
+    } else if (leading_ < 0) {
+      return Fail("value reuses a window before one was set");
+    }
+    const int meaningful = 64 - leading_ - trailing_;
+    std::uint64_t x = 0;
+    if (!ReadBits(meaningful, &x)) return Fail("value");
+    value_bits_ ^= meaningful == 64 ? x : x << trailing_;
+  }
+  // Quality.
+  if (!ReadBits(1, &bits)) return Fail("quality prefix");
+  if (bits == 1) {
+    if (!ReadBits(2, &bits)) return Fail("quality");
+    quality_ = static_cast<Quality>(bits);
+  }
+  ++read_;
+  return true;
+}
+
+double ChunkReader::value() const { return std::bit_cast<double>(value_bits_); }
+
+}  // namespace aquawatch

@@ -1,0 +1,75 @@
+// XOR chunks: Gorilla-compressed (timestamp, value, quality) samples of one series.
+//
+// Byte layout: docs/format/chunk.md. A ChunkWriter appends samples in time order; a ChunkReader
+// walks them back. Both are plain values with no I/O.
+// Thread-safety: one writer or reader per thread; a finished chunk's bytes may be shared.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace aquawatch {
+
+enum class Quality : std::uint8_t { kGood = 0, kSuspect = 1, kBad = 2, kMissing = 3 };
+enum class TimeUnit : std::uint8_t { kMillis = 0, kMicros = 1, kNanos = 2 };
+
+inline constexpr std::size_t kMaxChunkSamples = 65535;
+
+class ChunkWriter {
+ public:
+  explicit ChunkWriter(TimeUnit unit);
+  // Appends a sample. InvalidArgument when `t` is before the last sample's or the chunk is full;
+  // nothing is appended then.
+  Status Append(std::int64_t t, double value, Quality quality = Quality::kGood);
+  std::size_t size() const { return count_; }
+  // The chunk so far, valid until the next Append.
+  std::string_view bytes() const { return buf_; }
+
+ private:
+  void WriteBits(std::uint64_t bits, int n);
+  void WriteVarint(std::uint64_t v);
+
+  std::string buf_;
+  int free_bits_ = 0;  // unused low bits in the last byte of buf_
+  std::size_t count_ = 0;
+  std::int64_t t_ = 0, delta_ = 0;
+  std::uint64_t value_bits_ = 0;
+  int leading_ = -1, trailing_ = 0;  // -1: no window yet
+  Quality quality_ = Quality::kGood;
+};
+
+class ChunkReader {
+ public:
+  // Checks the header. The samples are read by Next().
+  static Result<ChunkReader> Open(std::string_view bytes);
+  std::size_t size() const { return count_; }
+  // Moves to the next sample; false at the end or on corruption (see status()).
+  bool Next();
+  std::int64_t t() const { return t_; }
+  double value() const;
+  Quality quality() const { return quality_; }
+  TimeUnit unit() const { return unit_; }
+  // OK unless Next() stopped on damaged bytes.
+  const Status& status() const { return status_; }
+
+ private:
+  explicit ChunkReader(std::string_view bytes) : bytes_(bytes) {}
+  bool ReadBits(int n, std::uint64_t* out);
+  bool ReadVarint(std::uint64_t* out);
+  bool Fail(const char* what);
+
+  std::string_view bytes_;
+  std::size_t bit_pos_ = 32;  // after the 4-byte header
+  std::size_t count_ = 0, read_ = 0;
+  TimeUnit unit_ = TimeUnit::kMillis;
+  std::int64_t t_ = 0, delta_ = 0;
+  std::uint64_t value_bits_ = 0;
+  int leading_ = -1, trailing_ = 0;
+  Quality quality_ = Quality::kGood;
+  Status status_;
+};
+
+}  // namespace aquawatch

@@ -1,0 +1,128 @@
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "store/tsdb/chunk.h"
+
+namespace aquawatch {
+namespace {
+
+struct Sample {
+  std::int64_t t;
+  double v;
+  Quality q;
+};
+
+std::string Encode(const std::vector<Sample>& samples, TimeUnit unit = TimeUnit::kMillis) {
+  ChunkWriter w(unit);
+  for (const Sample& s : samples) EXPECT_TRUE(w.Append(s.t, s.v, s.q).ok());
+  return std::string(w.bytes());
+}
+
+std::vector<Sample> Decode(std::string_view bytes) {
+  auto r = ChunkReader::Open(bytes);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  std::vector<Sample> out;
+  if (!r.ok()) return out;
+  while (r->Next()) out.push_back({r->t(), r->value(), r->quality()});
+  EXPECT_TRUE(r->status().ok()) << r->status().ToString();
+  return out;
+}
+
+void ExpectRoundTrip(const std::vector<Sample>& in) {
+  std::vector<Sample> out = Decode(Encode(in));
+  ASSERT_EQ(out.size(), in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    EXPECT_EQ(out[i].t, in[i].t) << i;
+    // Bit-for-bit, so NaN payloads and signed zeros survive.
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(out[i].v), std::bit_cast<std::uint64_t>(in[i].v)) << i;
+    EXPECT_EQ(out[i].q, in[i].q) << i;
+  }
+}
+
+TEST(Chunk, SingleSample) { ExpectRoundTrip({{1764237600000, 7.25, Quality::kGood}}); }
+
+TEST(Chunk, RegularQuantisedSeries) {
+  std::vector<Sample> in;
+  std::mt19937 rng(1);
+  std::normal_distribution<double> n(0, 0.01);
+  for (int i = 0; i < 8640; ++i) {
+    double v = std::round((7.3 + n(rng)) / 0.01) * 0.01;
+    in.push_back({1764237600000 + i * 10000, v, Quality::kGood});
+  }
+  ExpectRoundTrip(in);
+}
+
+TEST(Chunk, SpecialValuesAndHugeJumps) {
+  const double inf = std::numeric_limits<double>::infinity();
+  ExpectRoundTrip({{0, std::nan(""), Quality::kMissing},
+                   {0, inf, Quality::kBad},  // equal timestamps are allowed
+                   {1, -inf, Quality::kBad},
+                   {2, 0.0, Quality::kGood},
+                   {3, -0.0, Quality::kGood},
+                   {4, 1e308, Quality::kSuspect},
+                   {5, -1e-308, Quality::kSuspect},
+                   {6, std::numeric_limits<double>::denorm_min(), Quality::kGood},
+                   {7, std::bit_cast<double>(0x7ff8dead00000001ull), Quality::kGood},
+                   {1'000'000'007, 42, Quality::kGood},
+                   {1'000'000'008, 42, Quality::kGood},
+                   {std::numeric_limits<std::int64_t>::max(), 1, Quality::kGood}});
+}
+
+TEST(Chunk, NegativeAndExtremeTimestamps) {
+  ExpectRoundTrip({{std::numeric_limits<std::int64_t>::min(), 1, Quality::kGood},
+                   {-5, 2, Quality::kGood},
+                   {-5, 3, Quality::kGood},
+                   {std::numeric_limits<std::int64_t>::max(), 4, Quality::kGood}});
+}
+
+TEST(Chunk, EveryDeltaOfDeltaBucketBoundary) {
+  std::vector<Sample> in{{0, 1, Quality::kGood}, {1000, 1, Quality::kGood}};
+  std::int64_t t = 1000, delta = 1000;
+  for (std::int64_t dod : {0LL, 8191LL, -8192LL, 8192LL, -8193LL, 65535LL, -65536LL, 65536LL,
+                           524287LL, -524288LL, 524288LL, 1LL << 40}) {
+    delta += dod;
+    if (delta < 0) delta = 0;
+    t += delta;
+    in.push_back({t, 1, Quality::kGood});
+  }
+  ExpectRoundTrip(in);
+}
+
+TEST(Chunk, RejectsOutOfOrderAndFull) {
+  ChunkWriter w(TimeUnit::kMillis);
+  ASSERT_TRUE(w.Append(10, 1).ok());
+  EXPECT_FALSE(w.Append(9, 1).ok());
+  EXPECT_EQ(w.size(), 1u);
+  for (std::size_t i = 1; i < kMaxChunkSamples; ++i) ASSERT_TRUE(w.Append(10, 1).ok());
+  EXPECT_FALSE(w.Append(10, 1).ok());
+  EXPECT_EQ(Decode(w.bytes()).size(), kMaxChunkSamples);
+}
+
+TEST(Chunk, TruncatedChunkIsCorruptionNeverAnOverRead) {
+  std::vector<Sample> in;
+  for (int i = 0; i < 100; ++i) in.push_back({i * 1000LL + (i % 3), i * 0.5, Quality::kGood});
+  std::string bytes = Encode(in);
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+    auto r = ChunkReader::Open(std::string_view(bytes).substr(0, cut));
+    if (!r.ok()) continue;  // header damaged
+    std::size_t n = 0;
+    while (r->Next()) ++n;
+    EXPECT_LT(n, in.size()) << cut;
+    EXPECT_EQ(r->status().code(), StatusCode::kCorruption) << cut;
+  }
+}
+
+TEST(Chunk, BadHeaderIsCorruption) {
+  EXPECT_FALSE(ChunkReader::Open("").ok());
+  EXPECT_FALSE(ChunkReader::Open(std::string("\x02\x00\x01\x00", 4)).ok());
+  EXPECT_FALSE(ChunkReader::Open(std::string("\x01\x07\x01\x00", 4)).ok());
+  EXPECT_FALSE(ChunkReader::Open(std::string("\x01\x00\x00\x00", 4)).ok());
+}
+
+}  // namespace
+}  // namespace aquawatch
