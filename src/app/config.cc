@@ -181,6 +181,18 @@ std::vector<ConfigOption> BuildOptions() {
   o.push_back(NumberOption<std::uint64_t>(
       "pipeline.log_segment_bytes", "Size at which a shard log starts a new segment file",
       [](Config& c) -> std::uint64_t& { return c.pipeline.log.segment_bytes; }, 4096, 1ll << 40));
+  o.push_back({"pipeline.log_sync_interval_ms",
+               "0: fdatasync every group at once; N: at most one fdatasync per N ms per shard "
+               "(acknowledgements wait for it)",
+               [](Config& c, const std::string& v) -> Status {
+                 long long ms = 0;
+                 Status s = ParseInt("pipeline.log_sync_interval_ms", v, 0, 10000, &ms);
+                 if (s.ok()) c.pipeline.log_sync_interval_ns = ms * 1'000'000;
+                 return s;
+               },
+               [](const Config& c) {
+                 return std::to_string(c.pipeline.log_sync_interval_ns / 1'000'000);
+               }});
   // One option per threshold of every canonical parameter.
   struct Limit {
     const char* name;

@@ -225,14 +225,20 @@ class Shard {
     }
   }
 
-  void Sleep() {
+  void Sleep(std::chrono::nanoseconds timeout) {
     std::unique_lock lock(sleep_mu_);
     sleeping_.store(true, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (queue_.ApproxSize() == 0 && !stopping_.load()) {
-      sleep_cv_.wait_for(lock, std::chrono::milliseconds(100));
-    }
+    if (queue_.ApproxSize() == 0 && !stopping_.load()) sleep_cv_.wait_for(lock, timeout);
     sleeping_.store(false, std::memory_order_relaxed);
+  }
+
+  // With a sync interval, written groups wait (unacknowledged) until the interval has passed
+  // since the last sync; with none, every group is synced at once.
+  std::int64_t NanosUntilSyncDue() const {
+    if (options_.log_sync_interval_ns == 0) return 0;
+    return std::max<std::int64_t>(
+        0, last_sync_mono_ns_ + options_.log_sync_interval_ns - clock_.MonotonicNs());
   }
 
   void Run() {
@@ -248,18 +254,26 @@ class Shard {
         group.push_back(w);
       }
       if (group.empty()) {
-        if (stopping_.load()) return;  // everything queued before Stop() has been handled
-        Sleep();
+        if (!unsynced_.empty() && NanosUntilSyncDue() == 0) SyncAndAcknowledge();
+        if (stopping_.load()) {
+          SyncAndAcknowledge();
+          return;  // everything queued before Stop() has been handled
+        }
+        std::int64_t wait = unsynced_.empty() ? 100'000'000 : NanosUntilSyncDue();
+        Sleep(std::chrono::nanoseconds(std::max<std::int64_t>(wait, 1000)));
         continue;
       }
-      CommitGroup(group, readings, record);
+      WriteAndApply(group, readings, record);
+      if (NanosUntilSyncDue() == 0) SyncAndAcknowledge();
     }
   }
 
-  // Group commit: one write and one fdatasync for every batch that queued up meanwhile.
-  void CommitGroup(const std::vector<ShardWork*>& group, std::size_t readings,
-                   std::string& record) {
+  // Group commit, first half: one write for every batch that queued up meanwhile, then the
+  // sensor table and detection. The batches wait in unsynced_ for SyncAndAcknowledge.
+  void WriteAndApply(const std::vector<ShardWork*>& group, std::size_t readings,
+                     std::string& record) {
     Status status = Failed() ? Status::Unavailable("shard has failed") : Status::Ok();
+    if (status.ok()) status = unsynced_status_;
     if (status.ok()) {
       for (ShardWork* w : group) {
         record.clear();
@@ -274,11 +288,23 @@ class Shard {
       std::unique_lock lock(state_mu_);
       for (ShardWork* w : group) Apply(w->batch);
     }
+    if (!status.ok()) unsynced_status_ = status;
+    metrics_.group_readings->Observe(static_cast<double>(readings));
+    unsynced_readings_ += readings;
+    unsynced_.insert(unsynced_.end(), group.begin(), group.end());
+  }
+
+  // Group commit, second half: one fdatasync covering every written group, then the
+  // acknowledgements.
+  void SyncAndAcknowledge() {
+    if (unsynced_.empty()) return;
+    Status status = unsynced_status_;
     if (status.ok()) {
       std::int64_t t0 = clock_.MonotonicNs();
       status = log_->Sync();
       metrics_.sync_seconds->Observe(static_cast<double>(clock_.MonotonicNs() - t0) / 1e9);
     }
+    last_sync_mono_ns_ = clock_.MonotonicNs();
     if (!status.ok() && !Failed()) {
       // A failed write or sync leaves the log's state unknown: stop acknowledging for good.
       spdlog::error("shard {}: log write failed, refusing further writes: {}", index_,
@@ -289,15 +315,16 @@ class Shard {
       }
       failed_.store(true, std::memory_order_release);
     }
-    metrics_.group_readings->Observe(static_cast<double>(readings));
-    if (status.ok()) metrics_.durable->Add(readings);
-    std::int64_t now = clock_.MonotonicNs();
-    for (ShardWork* w : group) {
-      ack_seconds_.Observe(static_cast<double>(now - w->enqueued_mono_ns) / 1e9);
+    if (status.ok()) metrics_.durable->Add(unsynced_readings_);
+    for (ShardWork* w : unsynced_) {
+      ack_seconds_.Observe(static_cast<double>(last_sync_mono_ns_ - w->enqueued_mono_ns) / 1e9);
       Release(w->batch.size());
       w->ticket->Finish(status);
       delete w;
     }
+    unsynced_.clear();
+    unsynced_readings_ = 0;
+    unsynced_status_ = Status::Ok();
   }
 
   std::uint32_t InternLabel(std::string_view s) {
@@ -528,6 +555,11 @@ class Shard {
   std::thread thread_;
   LiveValueListener* live_ = nullptr;
   std::vector<std::pair<std::string_view, double>> live_values_;
+  // Written but not yet synced (shard thread only).
+  std::vector<ShardWork*> unsynced_;
+  std::size_t unsynced_readings_ = 0;
+  Status unsynced_status_;
+  std::int64_t last_sync_mono_ns_ = 0;
   std::string evidence_, fault_names_;  // scratch for alert text (shard thread only)
 
   // Sensor table: written by the shard thread under an exclusive lock once per group; read by

@@ -42,6 +42,11 @@ struct PipelineOptions {
   // A group commit takes at most this many readings before it writes and syncs.
   std::size_t max_group_readings = 1u << 16;
   ShardLogOptions log;
+  // 0: fdatasync every group as soon as it is written (lowest acknowledgement latency). N > 0:
+  // at most one fdatasync per N ns per shard; written groups wait for it, so acknowledgements
+  // are up to N later but the disk does fewer syncs. Nothing is acknowledged before its sync
+  // either way (docs/operations.md).
+  std::int64_t log_sync_interval_ns = 0;
   RuleSet rules = DrinkingWaterDefaults();
   // The detection engine run on every sensor's canonical parameters; null turns it off.
   std::shared_ptr<const StationModel> station_model = CanonicalStationModel();

@@ -326,3 +326,35 @@ TEST(PipelineDetection, FaultOpeningOnTheRowAnEventClosesIsStillOpened) {
 
 }  // namespace
 }  // namespace aquawatch
+
+namespace aquawatch {
+namespace {
+
+TEST(Pipeline, SyncIntervalCoalescesSyncsAndStillAcknowledgesOnlyDurableReadings) {
+  Fixture f;
+  f.options.shards = 1;
+  f.options.partitions = 1;
+  f.options.log_sync_interval_ns = 50'000'000;  // 50 ms
+  testing::FaultEnv env;
+  {
+    auto p = f.Open(env);
+    const int syncs_before = env.syncs();
+    std::vector<std::promise<Status>> done(20);
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE(
+          p->Submit(Readings({{"s", i, 0.8}}), [&done, i](Status s) { done[i].set_value(s); })
+              .ok());
+      std::this_thread::sleep_for(1ms);
+    }
+    for (auto& d : done) EXPECT_TRUE(d.get_future().get().ok());
+    // 20 batches over ~20 ms: a handful of syncs (the segment's own plus one per interval), far
+    // fewer than one per batch.
+    EXPECT_LE(env.syncs() - syncs_before, 4);
+    p->Stop();
+  }
+  auto reopened = f.Open();
+  EXPECT_EQ(reopened->Latest("s")->readings, 20u);
+}
+
+}  // namespace
+}  // namespace aquawatch
