@@ -341,9 +341,9 @@ TEST(Pipeline, SyncIntervalCoalescesSyncsAndStillAcknowledgesOnlyDurableReadings
     const int syncs_before = env.syncs();
     std::vector<std::promise<Status>> done(20);
     for (int i = 0; i < 20; ++i) {
-      ASSERT_TRUE(
-          p->Submit(Readings({{"s", i, 0.8}}), [&done, i](Status s) { done[i].set_value(s); })
-              .ok());
+      ASSERT_TRUE(p->Submit(Readings({{"s", i, 0.8}}), [&done, i](Status s) {
+                     done[i].set_value(s);
+                   }).ok());
       std::this_thread::sleep_for(1ms);
     }
     for (auto& d : done) EXPECT_TRUE(d.get_future().get().ok());
