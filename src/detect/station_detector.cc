@@ -199,12 +199,16 @@ ParameterSpec CanonicalSpec(ParameterId id) {
   return {std::string(info.name), info.resolution, r.min, r.max, true};
 }
 
-std::shared_ptr<const StationModel> CanonicalStationModel(const DetectorTuning& tuning) {
+std::vector<ParameterSpec> CanonicalSpecs() {
   std::vector<ParameterSpec> specs;
   for (int p = 0; p < kCanonicalParameterCount; ++p) {
     specs.push_back(CanonicalSpec(static_cast<ParameterId>(p)));
   }
-  auto model = StationModel::Create(std::move(specs), tuning);
+  return specs;
+}
+
+std::shared_ptr<const StationModel> CanonicalStationModel(const DetectorTuning& tuning) {
+  auto model = StationModel::Create(CanonicalSpecs(), tuning);
   return model.ok() ? std::move(model).value() : nullptr;
 }
 

@@ -117,6 +117,8 @@ namespace aquawatch {
 // The spec of a canonical parameter (resolution from CanonicalParameter, physically possible
 // range), used by the server's detectors and by `aquawatch replay` for columns with these names.
 ParameterSpec CanonicalSpec(ParameterId id);
+// CanonicalSpec of every canonical parameter, in id order.
+std::vector<ParameterSpec> CanonicalSpecs();
 // The model the server runs on every sensor: all canonical parameters, in id order.
 std::shared_ptr<const StationModel> CanonicalStationModel(const DetectorTuning& tuning = {});
 

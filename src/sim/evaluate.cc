@@ -25,15 +25,8 @@ struct Opening {
 
 Result<EvaluateReport> EvaluateDetector(const EvaluateOptions& options) {
   auto started = std::chrono::steady_clock::now();
-  auto model = StationModel::Create(
-      [] {
-        std::vector<ParameterSpec> specs;
-        for (int p = 0; p < kCanonicalParameterCount; ++p) {
-          specs.push_back(CanonicalSpec(static_cast<ParameterId>(p)));
-        }
-        return specs;
-      }(),
-      options.tuning);
+  // Created here rather than through CanonicalStationModel so a bad --set reports why.
+  auto model = StationModel::Create(CanonicalSpecs(), options.tuning);
   if (!model.ok()) return model.status();
   const StationModel& m = **model;
 
