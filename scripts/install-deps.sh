@@ -9,11 +9,12 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsimdjson-dev libpaho-mqttpp-dev libpaho-mqtt-dev
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev zlib1g-dev
+  librocksdb-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   mosquitto mosquitto-clients python3 curl procps
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(influxdb)
+  packages+=(influxdb postgresql)
 fi
 
 missing=()

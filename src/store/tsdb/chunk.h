@@ -25,6 +25,7 @@ class ChunkWriter {
   // nothing is appended then.
   Status Append(std::int64_t t, double value, Quality quality = Quality::kGood);
   std::size_t size() const { return count_; }
+  TimeUnit unit() const { return static_cast<TimeUnit>(buf_[1]); }
   // The chunk so far, valid until the next Append.
   std::string_view bytes() const { return buf_; }
 

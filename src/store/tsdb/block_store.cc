@@ -1,0 +1,232 @@
+#include "store/tsdb/block_store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <fmt/format.h>
+#include <cstring>
+
+namespace aquawatch {
+namespace {
+
+constexpr const char* kFormat = "aquawatch-store 1";
+const char* const kFamilyNames[kStoreLevels] = {"raw", "rollup_1m", "rollup_1h"};
+
+void PutBigEndian(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint64_t GetBigEndian(const char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::string PartitionKey(std::uint32_t partition) {
+  std::string key;
+  PutBigEndian(key, partition, 4);
+  return key;
+}
+
+// Key of one series' record: partition, sensor, 0, parameter, 0, chunk start.
+std::string SeriesKey(std::uint32_t partition, std::string_view sensor, std::string_view parameter,
+                      std::int64_t start_ns) {
+  std::string key;
+  key.reserve(4 + sensor.size() + parameter.size() + 10);
+  PutBigEndian(key, partition, 4);
+  key.append(sensor);
+  key.push_back('\0');
+  key.append(parameter);
+  key.push_back('\0');
+  PutBigEndian(key, static_cast<std::uint64_t>(start_ns), 8);
+  return key;
+}
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsCorruption()) return Status::Corruption(fmt::format("{}: {}", what, s.ToString()));
+  return Status::IoError(fmt::format("{}: {}", what, s.ToString()));
+}
+
+class RocksBlockStore final : public BlockStore {
+ public:
+  RocksBlockStore(const BlockStoreOptions& options, std::unique_ptr<rocksdb::DB> db,
+                  std::vector<rocksdb::ColumnFamilyHandle*> handles)
+      : options_(options), db_(std::move(db)), handles_(std::move(handles)) {}
+
+  ~RocksBlockStore() override {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+  }
+
+  Status Write(const SealedChunk& c) override {
+    rocksdb::WriteBatch batch;
+    auto put = [&](StoreLevel level, std::string_view value) {
+      if (value.empty()) return;
+      batch.Put(Family(level), Key(level, c.sensor, c.parameter, c.start_ns),
+                rocksdb::Slice(value.data(), value.size()));
+    };
+    put(StoreLevel::kRaw, c.chunk);
+    put(StoreLevel::kRollup1m, c.rollup_1m);
+    put(StoreLevel::kRollup1h, c.rollup_1h);
+    rocksdb::WriteOptions wo;
+    wo.sync = false;  // durability comes from the shard log until SyncWal (see header)
+    return FromRocks(db_->Write(wo, &batch), "writing a sealed chunk");
+  }
+
+  Result<std::optional<std::string>> GetChunk(std::string_view sensor, std::string_view parameter,
+                                              std::int64_t start_ns) override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Family(StoreLevel::kRaw),
+                                 Key(StoreLevel::kRaw, sensor, parameter, start_ns), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, "reading a sealed chunk");
+    return std::optional<std::string>(std::move(value));
+  }
+
+  Status Scan(StoreLevel level, std::string_view sensor, std::string_view parameter,
+              std::int64_t from_ns, std::int64_t to_ns,
+              const std::function<void(std::int64_t, std::string_view)>& fn) override {
+    if (to_ns < from_ns || to_ns < 0) return Status::Ok();
+    // A chunk that starts up to one span before `from` still overlaps it.
+    const std::int64_t first_start =
+        std::max<std::int64_t>(0, from_ns - options_.chunk_span_ns + 1);
+    const std::int64_t span = options_.partition_span_ns[static_cast<int>(level)];
+    const auto first = static_cast<std::uint32_t>(first_start / span);
+    const auto last = static_cast<std::uint32_t>(to_ns / span);
+    std::unique_ptr<rocksdb::Iterator> it;
+    for (std::uint32_t part = first; part <= last; ++part) {
+      std::string lo = SeriesKey(part, sensor, parameter, first_start);
+      std::string hi = SeriesKey(part, sensor, parameter, to_ns);
+      hi.push_back('\0');  // inclusive upper bound
+      rocksdb::Slice upper(hi);
+      rocksdb::ReadOptions ro;
+      ro.iterate_upper_bound = &upper;
+      it.reset(db_->NewIterator(ro, Family(level)));
+      const std::size_t prefix = lo.size() - 8;
+      for (it->Seek(lo); it->Valid(); it->Next()) {
+        rocksdb::Slice k = it->key();
+        if (k.size() != lo.size() || std::memcmp(k.data(), lo.data(), prefix) != 0) continue;
+        auto start = static_cast<std::int64_t>(GetBigEndian(k.data() + prefix, 8));
+        fn(start, std::string_view(it->value().data(), it->value().size()));
+      }
+      if (!it->status().ok()) return FromRocks(it->status(), "scanning the store");
+    }
+    return Status::Ok();
+  }
+
+  Status SyncWal() override { return FromRocks(db_->FlushWAL(true), "syncing the store's WAL"); }
+
+  Result<int> DropBefore(StoreLevel level, std::int64_t cutoff_ns) override {
+    const std::int64_t span = options_.partition_span_ns[static_cast<int>(level)];
+    if (cutoff_ns < span) return 0;
+    // Partitions 0 .. end-1 end at or before the cutoff.
+    const auto end = static_cast<std::uint32_t>(cutoff_ns / span);
+    std::string lo = PartitionKey(0), hi = PartitionKey(end);
+    rocksdb::Slice b(lo), e(hi);
+    // Whole files first (free), then a range tombstone for what shares files with live data.
+    Status s = FromRocks(rocksdb::DeleteFilesInRange(db_.get(), Family(level), &b, &e, false),
+                         "dropping old store files");
+    if (!s.ok()) return s;
+    s = FromRocks(db_->DeleteRange(rocksdb::WriteOptions(), Family(level), b, e),
+                  "dropping old store partitions");
+    if (!s.ok()) return s;
+    int dropped = static_cast<int>(end - dropped_before_[static_cast<int>(level)]);
+    dropped_before_[static_cast<int>(level)] = end;
+    return dropped > 0 ? dropped : 0;
+  }
+
+  std::uint64_t DiskBytes() override {
+    std::uint64_t total = 0, v = 0;
+    for (auto* h : handles_) {
+      if (db_->GetIntProperty(h, "rocksdb.live-sst-files-size", &v)) total += v;
+    }
+    rocksdb::VectorLogPtr logs;
+    if (db_->GetSortedWalFiles(logs).ok()) {
+      for (const auto& log : logs) total += log->SizeFileBytes();
+    }
+    return total;
+  }
+
+  Status CompactAll() override {
+    for (auto* h : handles_) {
+      Status s = FromRocks(db_->Flush(rocksdb::FlushOptions(), h), "flushing the store");
+      if (!s.ok()) return s;
+      s = FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), h, nullptr, nullptr),
+                    "compacting the store");
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  rocksdb::ColumnFamilyHandle* Family(StoreLevel level) {
+    return handles_[1 + static_cast<int>(level)];
+  }
+
+  std::string Key(StoreLevel level, std::string_view sensor, std::string_view parameter,
+                  std::int64_t start_ns) const {
+    const std::int64_t span = options_.partition_span_ns[static_cast<int>(level)];
+    return SeriesKey(static_cast<std::uint32_t>(start_ns / span), sensor, parameter, start_ns);
+  }
+
+  BlockStoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, then one per level
+  std::uint32_t dropped_before_[kStoreLevels] = {0, 0, 0};
+};
+
+}  // namespace
+
+const char* StoreLevelName(StoreLevel level) { return kFamilyNames[static_cast<int>(level)]; }
+
+Result<std::unique_ptr<BlockStore>> BlockStore::Open(const std::string& dir,
+                                                     const BlockStoreOptions& options) {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 4;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions cf;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // Chunks are already compressed; LZ4 still pays on the key prefixes and roll-up records.
+  cf.compression = rocksdb::kLZ4Compression;
+  cf.write_buffer_size = 32u << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  families.emplace_back(rocksdb::kDefaultColumnFamilyName, cf);
+  for (const char* name : kFamilyNames) families.emplace_back(name, cf);
+
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, dir, families, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, "opening the store at " + dir);
+  std::unique_ptr<rocksdb::DB> db(raw);
+
+  std::string format;
+  s = db->Get(rocksdb::ReadOptions(), handles[0], "format", &format);
+  if (s.IsNotFound()) {
+    s = db->Put(rocksdb::WriteOptions(), handles[0], "format", kFormat);
+    if (s.ok()) s = db->FlushWAL(true);
+    if (!s.ok()) format = "";
+  } else if (s.ok() && format != kFormat) {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    return Status::InvalidArgument(fmt::format(
+        "the store at {} has format \"{}\"; this build reads \"{}\"", dir, format, kFormat));
+  }
+  if (!s.ok()) {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    return FromRocks(s, "reading the store's format at " + dir);
+  }
+  return std::unique_ptr<BlockStore>(
+      std::make_unique<RocksBlockStore>(options, std::move(db), std::move(handles)));
+}
+
+}  // namespace aquawatch

@@ -1,0 +1,191 @@
+#include "store/tsdb/head.h"
+
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "store/tsdb/rollup.h"
+
+namespace aquawatch {
+
+Status ValidateHeadOptions(const HeadOptions& options) {
+  if (options.chunk_span_ns < kMinuteNs || kHourNs % options.chunk_span_ns != 0) {
+    return Status::InvalidArgument(
+        "store.chunk_span must divide one hour and be at least one minute (e.g. 10m, 20m, 1h)");
+  }
+  if (options.late_window_ns < 0) {
+    return Status::InvalidArgument("store.late_window must not be negative");
+  }
+  return Status::Ok();
+}
+
+ShardHead::ShardHead(BlockStore& store, const HeadOptions& options)
+    : store_(store), options_(options) {}
+
+std::uint16_t ShardHead::NameId(std::string_view parameter) {
+  auto it = name_ids_.find(parameter);
+  if (it != name_ids_.end()) return it->second;
+  auto id = static_cast<std::uint16_t>(names_.size());
+  names_.emplace_back(parameter);
+  name_ids_.emplace(names_.back(), id);
+  return id;
+}
+
+const ShardHead::Series* ShardHead::Find(std::uint32_t sensor, std::string_view parameter) const {
+  if (sensor >= series_.size()) return nullptr;
+  auto it = name_ids_.find(parameter);
+  if (it == name_ids_.end()) return nullptr;
+  for (const Series& s : series_[sensor]) {
+    if (s.name == it->second) return &s;
+  }
+  return nullptr;
+}
+
+ShardHead::Series& ShardHead::FindOrAdd(std::uint32_t sensor, std::string_view parameter) {
+  if (sensor >= series_.size()) series_.resize(sensor + 1);
+  std::uint16_t name = NameId(parameter);
+  for (Series& s : series_[sensor]) {
+    if (s.name == name) return s;
+  }
+  Series& s = series_[sensor].emplace_back();
+  s.name = name;
+  s.window_start = std::numeric_limits<std::int64_t>::min();
+  s.newest_ns = std::numeric_limits<std::int64_t>::min();
+  stats_.series.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+bool ShardHead::Accepts(std::uint32_t sensor, std::string_view parameter, std::int64_t t_ns) const {
+  if (t_ns < 0) return false;  // the store keys start at the epoch (docs/format/store.md)
+  const Series* s = Find(sensor, parameter);
+  if (s == nullptr) return true;
+  if (s->newest_ns != std::numeric_limits<std::int64_t>::min() &&
+      t_ns < s->newest_ns - options_.late_window_ns) {
+    return false;
+  }
+  if (s->open && BucketStart(t_ns, options_.chunk_span_ns) == s->window_start &&
+      s->writer.size() >= kMaxChunkSamples) {
+    return false;
+  }
+  return true;
+}
+
+Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
+                         std::string_view parameter, const Sample& sample) {
+  Series& s = FindOrAdd(sensor, parameter);
+  const std::int64_t window = BucketStart(sample.t_ns, options_.chunk_span_ns);
+  if (sample.t_ns > s.newest_ns) s.newest_ns = sample.t_ns;
+  if (window > s.window_start) {
+    if (s.open) {
+      Status st = Seal(sensor_id, s);
+      if (!st.ok()) return st;
+    }
+    s.open = true;
+    s.window_start = window;
+    s.writer = ChunkWriter(UnitFor(sample.t_ns));
+  } else if (window < s.window_start || !s.open) {
+    stats_.late.fetch_add(1, std::memory_order_relaxed);
+    return RewriteSealed(sensor_id, parameter, window, sample);
+  }
+  const std::int64_t factor = UnitFactor(s.writer.unit());
+  if ((s.writer.size() == 0 || sample.t_ns > s.last_ns) && sample.t_ns % factor == 0) {
+    // The hot path: in order and exact in the chunk's unit.
+    Status st = s.writer.Append(sample.t_ns / factor, sample.value, sample.quality);
+    if (!st.ok()) return st;  // only a full chunk, which Accepts() keeps out
+    s.last_ns = sample.t_ns;
+    stats_.appended.fetch_add(1, std::memory_order_relaxed);
+    return Status::Ok();
+  }
+  if (sample.t_ns <= s.last_ns) stats_.late.fetch_add(1, std::memory_order_relaxed);
+  RebuildOpen(s, sample);
+  return Status::Ok();
+}
+
+void ShardHead::RebuildOpen(Series& s, const Sample& sample) {
+  scratch_.clear();
+  // The open chunk was written by this process: decoding it cannot fail.
+  (void)DecodeChunk(s.writer.bytes(), scratch_);
+  if (MergeSample(scratch_, sample)) stats_.duplicates.fetch_add(1, std::memory_order_relaxed);
+  s.writer = WriterFor(scratch_);
+  s.last_ns = scratch_.back().t_ns;
+}
+
+Status ShardHead::Seal(std::string_view sensor_id, Series& s) {
+  scratch_.clear();
+  Status st = DecodeChunk(s.writer.bytes(), scratch_);
+  if (st.ok()) {
+    st = WriteSealed(sensor_id, names_[s.name], s.window_start, s.writer.bytes(), scratch_);
+  }
+  if (!st.ok()) return st;
+  s.open = false;
+  s.writer = ChunkWriter(TimeUnit::kMillis);  // frees the buffer
+  stats_.sealed.fetch_add(1, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status ShardHead::RewriteSealed(std::string_view sensor_id, std::string_view parameter,
+                                std::int64_t window, const Sample& sample) {
+  auto existing = store_.GetChunk(sensor_id, parameter, window);
+  if (!existing.ok()) return existing.status();
+  scratch_.clear();
+  if (existing->has_value()) {
+    Status st = DecodeChunk(**existing, scratch_);
+    if (!st.ok()) {
+      return Status::Corruption(fmt::format("sealed chunk of {} {} at {}: {}", sensor_id, parameter,
+                                            window, st.message()));
+    }
+  }
+  if (MergeSample(scratch_, sample)) stats_.duplicates.fetch_add(1, std::memory_order_relaxed);
+  if (scratch_.size() > kMaxChunkSamples) {
+    return Status::InvalidArgument(fmt::format("window {} of {} {} already holds {} samples",
+                                               window, sensor_id, parameter, kMaxChunkSamples));
+  }
+  std::string chunk = EncodeChunk(scratch_);
+  stats_.rewritten.fetch_add(1, std::memory_order_relaxed);
+  return WriteSealed(sensor_id, parameter, window, chunk, scratch_);
+}
+
+Status ShardHead::WriteSealed(std::string_view sensor_id, std::string_view parameter,
+                              std::int64_t window, std::string_view chunk,
+                              const std::vector<Sample>& samples) {
+  std::vector<RollupBucket> minute, hour;
+  BuildRollup(samples, kMinuteNs, minute);
+  BuildRollup(samples, kHourNs, hour);
+  std::string r1m = EncodeRollup(window, kMinuteNs, minute);
+  std::string r1h = EncodeRollup(window, kHourNs, hour);
+  return store_.Write({sensor_id, parameter, window, chunk, r1m, r1h});
+}
+
+Status ShardHead::SealBefore(std::int64_t cutoff_ns,
+                             const std::function<std::string_view(std::uint32_t)>& id_of) {
+  for (std::uint32_t sensor = 0; sensor < series_.size(); ++sensor) {
+    for (Series& s : series_[sensor]) {
+      if (!s.open || s.window_start + options_.chunk_span_ns > cutoff_ns) continue;
+      Status st = Seal(id_of(sensor), s);
+      if (!st.ok()) return st;
+    }
+  }
+  return Status::Ok();
+}
+
+std::optional<OpenChunk> ShardHead::CopyOpen(std::uint32_t sensor,
+                                             std::string_view parameter) const {
+  const Series* s = Find(sensor, parameter);
+  if (s == nullptr || !s->open) return std::nullopt;
+  return OpenChunk{s->window_start, std::string(s->writer.bytes())};
+}
+
+void ShardHead::ForEachOpen(const std::function<void(std::uint32_t, std::string_view, std::int64_t,
+                                                     const OpenChunk&)>& fn) const {
+  OpenChunk copy;
+  for (std::uint32_t sensor = 0; sensor < series_.size(); ++sensor) {
+    for (const Series& s : series_[sensor]) {
+      if (!s.open) continue;
+      copy.start_ns = s.window_start;
+      copy.bytes.assign(s.writer.bytes());
+      fn(sensor, names_[s.name], s.newest_ns, copy);
+    }
+  }
+}
+
+}  // namespace aquawatch

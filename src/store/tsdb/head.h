@@ -1,0 +1,110 @@
+// ShardHead: the open chunk of every series (sensor × parameter) of one shard.
+//
+// Each series appends to the chunk of its current time window (docs/format/store.md); when a
+// reading for a later window arrives, or the window has been idle for a while, the chunk is
+// sealed into the BlockStore with its roll-ups. Late readings within the late window are merged
+// into their window, open or sealed, and a repeated timestamp replaces the earlier value (last
+// write wins). Nothing here is durable on its own: the shard log covers the head until a
+// checkpoint (docs/format/checkpoint.md).
+// Thread-safety: the shard thread mutates; readers (queries, checkpoints) must hold the shard's
+// state lock, which the shard thread holds exclusively while it appends.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "store/tsdb/block_store.h"
+#include "store/tsdb/samples.h"
+
+namespace aquawatch {
+
+struct HeadOptions {
+  // Must divide one hour (so roll-up buckets never straddle chunks); see ValidateHeadOptions.
+  std::int64_t chunk_span_ns = 20 * 60'000'000'000LL;
+  // How far behind a series' newest reading a late one is still accepted.
+  std::int64_t late_window_ns = 3'600'000'000'000LL;
+};
+
+Status ValidateHeadOptions(const HeadOptions& options);
+
+struct HeadStats {
+  std::atomic<std::uint64_t> appended{0};    // values stored in order
+  std::atomic<std::uint64_t> late{0};        // values merged behind a series' newest
+  std::atomic<std::uint64_t> duplicates{0};  // values that replaced one with the same time
+  std::atomic<std::uint64_t> sealed{0};      // chunks written to the block store
+  std::atomic<std::uint64_t> rewritten{0};   // sealed chunks rewritten by a late value
+  std::atomic<std::uint64_t> series{0};      // series with state in the head
+};
+
+// What a query or checkpoint sees of one series' open chunk.
+struct OpenChunk {
+  std::int64_t start_ns = 0;
+  std::string bytes;
+};
+
+class ShardHead {
+ public:
+  ShardHead(BlockStore& store, const HeadOptions& options);
+
+  // Whether a value at `t_ns` would be taken: not older than the series' newest minus the late
+  // window, and not beyond a full chunk. The shard asks before a reading reaches its log.
+  bool Accepts(std::uint32_t sensor, std::string_view parameter, std::int64_t t_ns) const;
+
+  // Stores one value of the shard's sensor number `sensor`. Errors come from the block store;
+  // the head itself never refuses a value that Accepts() allowed.
+  Status Append(std::uint32_t sensor, std::string_view sensor_id, std::string_view parameter,
+                const Sample& sample);
+
+  // Seals every open chunk whose window ended at or before `cutoff_ns`.
+  Status SealBefore(std::int64_t cutoff_ns,
+                    const std::function<std::string_view(std::uint32_t)>& id_of);
+
+  std::optional<OpenChunk> CopyOpen(std::uint32_t sensor, std::string_view parameter) const;
+
+  // Calls fn for every series with an open chunk (checkpoints).
+  void ForEachOpen(const std::function<void(std::uint32_t sensor, std::string_view parameter,
+                                            std::int64_t newest_ns, const OpenChunk&)>& fn) const;
+
+  const HeadStats& stats() const { return stats_; }
+  const HeadOptions& options() const { return options_; }
+
+ private:
+  struct Series {
+    std::uint16_t name = 0;         // index into names_
+    bool open = false;              // whether `writer` holds the chunk of `window_start`
+    std::int64_t window_start = 0;  // the open window, or the last one sealed
+    std::int64_t newest_ns = 0;     // newest sample time this series has seen
+    std::int64_t last_ns = 0;       // time of the open chunk's last sample
+    ChunkWriter writer{TimeUnit::kMillis};
+  };
+
+  std::uint16_t NameId(std::string_view parameter);
+  const Series* Find(std::uint32_t sensor, std::string_view parameter) const;
+  Series& FindOrAdd(std::uint32_t sensor, std::string_view parameter);
+  Status Seal(std::string_view sensor_id, Series& s);
+  // Puts a sample into the open chunk out of order (late, duplicate, or a finer time unit).
+  void RebuildOpen(Series& s, const Sample& sample);
+  // Merges a late sample into a window that is already sealed.
+  Status RewriteSealed(std::string_view sensor_id, std::string_view parameter, std::int64_t window,
+                       const Sample& sample);
+  Status WriteSealed(std::string_view sensor_id, std::string_view parameter, std::int64_t window,
+                     std::string_view chunk, const std::vector<Sample>& samples);
+
+  BlockStore& store_;
+  const HeadOptions options_;
+  std::vector<std::vector<Series>> series_;  // by the shard's sensor number
+  std::deque<std::string> names_;            // parameter names; deque keeps views stable
+  std::unordered_map<std::string_view, std::uint16_t> name_ids_;
+  std::vector<Sample> scratch_;
+  HeadStats stats_;
+};
+
+}  // namespace aquawatch

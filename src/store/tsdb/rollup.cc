@@ -1,0 +1,105 @@
+#include "store/tsdb/rollup.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace aquawatch {
+namespace {
+
+constexpr std::uint8_t kRollupVersion = 1;
+constexpr std::size_t kBucketBytes = 40;
+
+template <typename T>
+void Put(std::string& out, T v) {
+  char buf[sizeof(T)];
+  std::memcpy(buf, &v, sizeof(T));  // little-endian hosts only (docs/format/store.md)
+  out.append(buf, sizeof(T));
+}
+
+template <typename T>
+T Get(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+}  // namespace
+
+void RollupBucket::Merge(const RollupBucket& later) {
+  if (later.count == 0) return;
+  if (count == 0) {
+    *this = later;
+    return;
+  }
+  count += later.count;
+  min = std::min(min, later.min);
+  max = std::max(max, later.max);
+  sum += later.sum;
+  last = later.last;
+}
+
+bool Aggregated(const Sample& s) {
+  return (s.quality == Quality::kGood || s.quality == Quality::kSuspect) && !std::isnan(s.value);
+}
+
+std::int64_t BucketStart(std::int64_t t_ns, std::int64_t step_ns) {
+  std::int64_t q = t_ns / step_ns;
+  if (t_ns % step_ns < 0) --q;
+  return q * step_ns;
+}
+
+void BuildRollup(const std::vector<Sample>& samples, std::int64_t step_ns,
+                 std::vector<RollupBucket>& out) {
+  for (const Sample& s : samples) {
+    if (!Aggregated(s)) continue;
+    std::int64_t start = BucketStart(s.t_ns, step_ns);
+    if (out.empty() || out.back().start_ns != start) out.push_back({start, 0, 0, 0, 0, 0});
+    out.back().Merge({start, 1, s.value, s.value, s.value, s.value});
+  }
+}
+
+std::string EncodeRollup(std::int64_t chunk_start_ns, std::int64_t step_ns,
+                         const std::vector<RollupBucket>& buckets) {
+  std::string out;
+  out.reserve(3 + buckets.size() * kBucketBytes);
+  out.push_back(static_cast<char>(kRollupVersion));
+  Put<std::uint16_t>(out, static_cast<std::uint16_t>(buckets.size()));
+  const std::int64_t base = BucketStart(chunk_start_ns, step_ns);
+  for (const RollupBucket& b : buckets) {
+    Put<std::uint32_t>(out, static_cast<std::uint32_t>((b.start_ns - base) / step_ns));
+    Put<std::uint32_t>(out, b.count);
+    Put<double>(out, b.min);
+    Put<double>(out, b.max);
+    Put<double>(out, b.sum);
+    Put<double>(out, b.last);
+  }
+  return out;
+}
+
+Status DecodeRollup(std::string_view bytes, std::int64_t chunk_start_ns, std::int64_t step_ns,
+                    std::vector<RollupBucket>& out) {
+  if (bytes.size() < 3 || static_cast<std::uint8_t>(bytes[0]) != kRollupVersion) {
+    return Status::Corruption("roll-up record with a bad header");
+  }
+  const std::size_t k = Get<std::uint16_t>(bytes.data() + 1);
+  if (bytes.size() != 3 + k * kBucketBytes) {
+    return Status::Corruption("roll-up record of " + std::to_string(bytes.size()) +
+                              " bytes does not hold " + std::to_string(k) + " buckets");
+  }
+  const std::int64_t base = BucketStart(chunk_start_ns, step_ns);
+  const char* p = bytes.data() + 3;
+  for (std::size_t i = 0; i < k; ++i, p += kBucketBytes) {
+    RollupBucket b;
+    b.start_ns = base + static_cast<std::int64_t>(Get<std::uint32_t>(p)) * step_ns;
+    b.count = Get<std::uint32_t>(p + 4);
+    b.min = Get<double>(p + 8);
+    b.max = Get<double>(p + 16);
+    b.sum = Get<double>(p + 24);
+    b.last = Get<double>(p + 32);
+    out.push_back(b);
+  }
+  return Status::Ok();
+}
+
+}  // namespace aquawatch

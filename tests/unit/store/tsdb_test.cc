@@ -1,0 +1,326 @@
+// The embedded store below the pipeline: roll-up records, the head, the RocksDB block store and
+// series reads, alone and against a simple in-memory model.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <vector>
+
+#include "store/tsdb/block_store.h"
+#include "store/tsdb/head.h"
+#include "store/tsdb/query.h"
+#include "store/tsdb/rollup.h"
+#include "testing/temp_dir.h"
+
+namespace aquawatch {
+namespace {
+
+constexpr std::int64_t kSec = 1'000'000'000;
+// 2026-11-27T00:00:00Z: a day boundary, so partitions and windows line up predictably.
+constexpr std::int64_t kDay0 = 1'795'737'600 * kSec;
+
+TEST(Rollup, BucketStartFloorsNegativeTimes) {
+  EXPECT_EQ(BucketStart(119 * kSec, kMinuteNs), kMinuteNs);
+  EXPECT_EQ(BucketStart(-1, kMinuteNs), -kMinuteNs);
+  EXPECT_EQ(BucketStart(0, kMinuteNs), 0);
+}
+
+TEST(Rollup, RecordRoundTripsAndSkipsBadSamples) {
+  std::vector<Sample> samples = {{kDay0 + 1 * kSec, 7.0, Quality::kGood},
+                                 {kDay0 + 2 * kSec, 100.0, Quality::kBad},
+                                 {kDay0 + 3 * kSec, std::nan(""), Quality::kGood},
+                                 {kDay0 + 4 * kSec, 8.0, Quality::kSuspect},
+                                 {kDay0 + 61 * kSec, 6.5, Quality::kGood}};
+  std::vector<RollupBucket> buckets;
+  BuildRollup(samples, kMinuteNs, buckets);
+  ASSERT_EQ(buckets.size(), 2u);
+  EXPECT_EQ(buckets[0].count, 2u);
+  EXPECT_EQ(buckets[0].min, 7.0);
+  EXPECT_EQ(buckets[0].max, 8.0);
+  EXPECT_EQ(buckets[0].sum, 15.0);
+  EXPECT_EQ(buckets[0].last, 8.0);
+  std::string record = EncodeRollup(kDay0, kMinuteNs, buckets);
+  EXPECT_EQ(record.size(), 3u + 2 * 40);
+  std::vector<RollupBucket> back;
+  ASSERT_TRUE(DecodeRollup(record, kDay0, kMinuteNs, back).ok());
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[1].start_ns, kDay0 + kMinuteNs);
+  EXPECT_EQ(back[1].last, 6.5);
+  EXPECT_FALSE(DecodeRollup(record.substr(0, record.size() - 1), kDay0, kMinuteNs, back).ok());
+  EXPECT_FALSE(DecodeRollup("", kDay0, kMinuteNs, back).ok());
+}
+
+TEST(Samples, MergeReplacesEqualTimesAndKeepsOrder) {
+  std::vector<Sample> s = {{10, 1, Quality::kGood}, {30, 3, Quality::kGood}};
+  EXPECT_FALSE(MergeSample(s, {20, 2, Quality::kGood}));
+  EXPECT_TRUE(MergeSample(s, {30, 4, Quality::kBad}));
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[1].value, 2);
+  EXPECT_EQ(s[2].value, 4);
+  EXPECT_EQ(s[2].quality, Quality::kBad);
+  // Mixed precision: the chunk takes the finest unit needed.
+  std::vector<Sample> mixed = {{kDay0, 1, Quality::kGood}, {kDay0 + 1'500, 2, Quality::kGood}};
+  std::vector<Sample> back;
+  ASSERT_TRUE(DecodeChunk(EncodeChunk(mixed), back).ok());
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[1].t_ns, kDay0 + 1'500);
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+
+  void Open() {
+    head_.reset();
+    store_.reset();
+    BlockStoreOptions bo;
+    bo.chunk_span_ns = options_.chunk_span_ns;
+    auto s = BlockStore::Open(dir_.path() + "/store", bo);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+    head_ = std::make_unique<ShardHead>(*store_, options_);
+  }
+
+  Status Append(std::uint32_t sensor, std::string_view param, std::int64_t t, double v,
+                Quality q = Quality::kGood) {
+    return head_->Append(sensor, Id(sensor), param, {t, v, q});
+  }
+
+  static std::string_view Id(std::uint32_t sensor) {
+    static const std::string ids[] = {"plant-1", "plant-1.a", "river:7", "zz"};
+    return ids[sensor];
+  }
+
+  std::vector<SeriesPoint> Read(std::uint32_t sensor, std::string_view param, std::int64_t from,
+                                std::int64_t to, std::int64_t step = 0,
+                                Aggregation agg = Aggregation::kAvg) {
+    std::vector<SeriesPoint> out;
+    SeriesRead r{Id(sensor), param, from, to, step, agg};
+    Status s = ReadSeries(*store_, head_->CopyOpen(sensor, param), r, out);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return out;
+  }
+
+  testing::TempDir dir_;
+  HeadOptions options_;
+  std::unique_ptr<BlockStore> store_;
+  std::unique_ptr<ShardHead> head_;
+};
+
+TEST_F(StoreTest, ReadsAcrossSealedChunksAndTheHead) {
+  // 3 hours at 10 s: nine 20-minute windows, eight sealed.
+  for (int i = 0; i < 1080; ++i) {
+    ASSERT_TRUE(Append(0, "ph", kDay0 + i * 10 * kSec, 7.0 + (i % 7) * 0.01).ok());
+  }
+  EXPECT_EQ(head_->stats().sealed.load(), 8u);
+  auto all = Read(0, "ph", kDay0, kDay0 + 3 * kHourNs);
+  ASSERT_EQ(all.size(), 1080u);
+  for (int i = 0; i < 1080; ++i) {
+    ASSERT_EQ(all[i].t_ns, kDay0 + i * 10 * kSec);
+    ASSERT_DOUBLE_EQ(all[i].value, 7.0 + (i % 7) * 0.01);
+  }
+  // A range inside one window, and one across the sealed/head boundary.
+  EXPECT_EQ(Read(0, "ph", kDay0 + 100 * kSec, kDay0 + 199 * kSec).size(), 10u);
+  EXPECT_EQ(Read(0, "ph", kDay0 + 2 * kHourNs + 30 * kMinuteNs, kDay0 + 3 * kHourNs).size(), 180u);
+  // Other series and sensors with a shared prefix stay apart.
+  ASSERT_TRUE(Append(1, "ph", kDay0, 1.0).ok());
+  EXPECT_EQ(Read(0, "ph", kDay0, kDay0).size(), 1u);
+  EXPECT_EQ(Read(0, "ph", kDay0, kDay0)[0].value, 7.0);
+  EXPECT_TRUE(Read(0, "turbidity_ntu", kDay0, kDay0 + kHourNs).empty());
+}
+
+TEST_F(StoreTest, RollupsGiveTheSameAnswerAsRawData) {
+  for (int i = 0; i < 6 * 360; ++i) {  // 6 hours
+    ASSERT_TRUE(Append(0, "ph", kDay0 + i * 10 * kSec, 7.0 + std::sin(i / 50.0)).ok());
+  }
+  auto raw = Read(0, "ph", kDay0, kDay0 + 6 * kHourNs);
+  for (Aggregation agg : {Aggregation::kAvg, Aggregation::kMin, Aggregation::kMax,
+                          Aggregation::kLast, Aggregation::kCount, Aggregation::kSum}) {
+    // A 1 h step reads rollup_1h, 30 min reads rollup_1m, 90 s reads raw chunks.
+    for (std::int64_t step : {kHourNs, 30 * kMinuteNs, 90 * kSec}) {
+      auto got = Read(0, "ph", kDay0, kDay0 + 6 * kHourNs - 1, step, agg);
+      std::map<std::int64_t, RollupBucket> want;
+      for (const SeriesPoint& p : raw) {
+        std::int64_t start = BucketStart(p.t_ns, step);
+        want[start].Merge({start, 1, p.value, p.value, p.value, p.value});
+      }
+      ASSERT_EQ(got.size(), want.size()) << "step " << step;
+      std::size_t i = 0;
+      for (const auto& [start, b] : want) {
+        EXPECT_EQ(got[i].t_ns, start);
+        EXPECT_EQ(got[i].count, b.count);
+        double expect = Aggregate(b, agg);
+        EXPECT_NEAR(got[i].value, expect, 1e-9 * std::abs(expect) + 1e-12)
+            << AggregationName(agg) << " step " << step;
+        ++i;
+      }
+    }
+  }
+  auto raw_minutes = Read(0, "ph", kDay0, kDay0 + kHourNs - 1, 20 * kSec, Aggregation::kCount);
+  ASSERT_EQ(raw_minutes.size(), 180u);
+  EXPECT_EQ(raw_minutes[0].value, 2);
+  EXPECT_EQ(LevelForStep(20 * kSec), StoreLevel::kRaw);
+  EXPECT_EQ(LevelForStep(5 * kMinuteNs), StoreLevel::kRollup1m);
+  EXPECT_EQ(LevelForStep(24 * kHourNs), StoreLevel::kRollup1h);
+}
+
+TEST_F(StoreTest, LateAndDuplicateReadingsLastWriteWins) {
+  for (int i = 0; i < 240; ++i) ASSERT_TRUE(Append(0, "ph", kDay0 + i * 10 * kSec, 7.0).ok());
+  // A duplicate in the open chunk, one in a sealed chunk, a late one in each.
+  ASSERT_TRUE(Append(0, "ph", kDay0 + 2390 * kSec, 9.0).ok());
+  ASSERT_TRUE(Append(0, "ph", kDay0 + 100 * kSec, 8.0).ok());
+  ASSERT_TRUE(Append(0, "ph", kDay0 + 2385 * kSec, 6.0).ok());
+  ASSERT_TRUE(Append(0, "ph", kDay0 + 105 * kSec, 5.0).ok());
+  EXPECT_EQ(head_->stats().duplicates.load(), 2u);
+  EXPECT_EQ(head_->stats().late.load(), 4u);
+  EXPECT_EQ(head_->stats().rewritten.load(), 2u);
+  auto all = Read(0, "ph", kDay0, kDay0 + kHourNs);
+  ASSERT_EQ(all.size(), 242u);
+  EXPECT_EQ(all[10].value, 8.0);
+  EXPECT_EQ(all[11].t_ns, kDay0 + 105 * kSec);
+  EXPECT_EQ(all[11].value, 5.0);
+  EXPECT_EQ(all.back().value, 9.0);
+  EXPECT_EQ(all[all.size() - 2].value, 6.0);
+  // The rewritten chunk's roll-ups were rewritten with it.
+  auto minute = Read(0, "ph", kDay0 + kMinuteNs, kDay0 + kMinuteNs, kMinuteNs, Aggregation::kMax);
+  ASSERT_EQ(minute.size(), 1u);
+  EXPECT_EQ(minute[0].value, 8.0);
+  EXPECT_EQ(minute[0].count, 7u);
+}
+
+TEST_F(StoreTest, LateWindowAndFullChunksAreRefusedUpFront) {
+  ASSERT_TRUE(Append(0, "ph", kDay0 + 2 * kHourNs, 7.0).ok());
+  EXPECT_TRUE(head_->Accepts(0, "ph", kDay0 + kHourNs));
+  EXPECT_FALSE(head_->Accepts(0, "ph", kDay0 + kHourNs - 1));
+  EXPECT_TRUE(head_->Accepts(0, "turbidity_ntu", kDay0));  // a new series takes anything
+  EXPECT_TRUE(head_->Accepts(3, "ph", kDay0));
+  EXPECT_FALSE(head_->Accepts(3, "ph", -1));
+}
+
+TEST_F(StoreTest, IdleChunksAreSealedAndSurviveReopening) {
+  ASSERT_TRUE(Append(0, "ph", kDay0 + 5 * kSec, 7.25).ok());
+  ASSERT_TRUE(Append(2, "custom_field", kDay0 + 5 * kSec, -1).ok());
+  auto id_of = [](std::uint32_t s) { return Id(s); };
+  ASSERT_TRUE(head_->SealBefore(kDay0 + 19 * kMinuteNs, id_of).ok());
+  EXPECT_EQ(head_->stats().sealed.load(), 0u);
+  ASSERT_TRUE(head_->SealBefore(kDay0 + 20 * kMinuteNs, id_of).ok());
+  EXPECT_EQ(head_->stats().sealed.load(), 2u);
+  EXPECT_FALSE(head_->CopyOpen(0, "ph").has_value());
+  // A late reading for the sealed window rewrites it; a later one opens a new window.
+  ASSERT_TRUE(Append(0, "ph", kDay0 + 6 * kSec, 7.5).ok());
+  ASSERT_TRUE(Append(0, "ph", kDay0 + 25 * kMinuteNs, 7.75).ok());
+  ASSERT_TRUE(store_->SyncWal().ok());
+  head_.reset();
+  Open();
+  auto all = Read(0, "ph", kDay0, kDay0 + kHourNs);
+  ASSERT_EQ(all.size(), 2u);  // the open window went with the head (the log replays it)
+  EXPECT_EQ(all[1].value, 7.5);
+  EXPECT_EQ(Read(2, "custom_field", kDay0, kDay0 + kHourNs).size(), 1u);
+}
+
+TEST_F(StoreTest, RetentionDropsWholeDays) {
+  for (int d = 0; d < 4; ++d) {
+    for (int i = 0; i < 3; ++i)
+      ASSERT_TRUE(Append(0, "ph", kDay0 + d * 24 * kHourNs + i * kHourNs, d).ok());
+  }
+  ASSERT_TRUE(
+      head_->SealBefore(kDay0 + 10 * 24 * kHourNs, [](std::uint32_t s) { return Id(s); }).ok());
+  auto dropped = store_->DropBefore(StoreLevel::kRaw, kDay0 + 2 * 24 * kHourNs + kHourNs);
+  ASSERT_TRUE(dropped.ok());
+  auto raw = Read(0, "ph", kDay0, kDay0 + 5 * 24 * kHourNs);
+  ASSERT_EQ(raw.size(), 6u);  // days 2 and 3 remain
+  EXPECT_EQ(raw[0].value, 2);
+  // Roll-ups keep their own retention.
+  auto hourly = Read(0, "ph", kDay0, kDay0 + 5 * 24 * kHourNs, kHourNs, Aggregation::kCount);
+  EXPECT_EQ(hourly.size(), 12u);
+}
+
+TEST_F(StoreTest, TooLargeAnswersAndBadRangesAreErrors) {
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(Append(0, "ph", kDay0 + i * kSec, 7).ok());
+  std::vector<SeriesPoint> out;
+  SeriesRead r{Id(0), "ph", kDay0, kDay0 + kHourNs, 0, Aggregation::kAvg, 10};
+  Status s = ReadSeries(*store_, head_->CopyOpen(0, "ph"), r, out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("more than 10 points"), std::string::npos);
+  r.to_ns = kDay0 - 1;
+  EXPECT_FALSE(ReadSeries(*store_, std::nullopt, r, out).ok());
+}
+
+// Random appends (in order, late, duplicate), idle seals, reopening of the block store and
+// reads, checked against a map of what was written.
+TEST_F(StoreTest, RandomOperationsMatchAModel) {
+  std::mt19937_64 rng(20261127);
+  std::map<std::pair<int, std::string>, std::map<std::int64_t, double>> model;
+  std::map<std::pair<int, std::string>, std::int64_t> newest;
+  const char* params[] = {"ph", "orp_mv"};
+  std::int64_t now = kDay0;
+  for (int op = 0; op < 6000; ++op) {
+    int sensor = static_cast<int>(rng() % 3);
+    std::string param = params[rng() % 2];
+    auto key = std::make_pair(sensor, param);
+    int kind = static_cast<int>(rng() % 100);
+    if (kind < 70) {  // in order
+      now += static_cast<std::int64_t>(rng() % 30) * kSec +
+             static_cast<std::int64_t>(rng() % 3) * 1000;
+      double v = static_cast<double>(rng() % 1000) / 100;
+      std::int64_t t = std::max(now, newest.count(key) ? newest[key] : now);
+      ASSERT_TRUE(Append(sensor, param, t, v).ok());
+      model[key][t] = v;
+      newest[key] = std::max(newest[key], t);
+    } else if (kind < 90 && newest.count(key)) {  // late or duplicate, within the window
+      std::int64_t back = static_cast<std::int64_t>(rng() % (kHourNs / kSec)) * kSec;
+      std::int64_t t = std::max<std::int64_t>(kDay0, newest[key] - back);
+      auto existing = model[key].lower_bound(t);
+      if (rng() % 2 && existing != model[key].end()) t = existing->first;  // a duplicate
+      if (!head_->Accepts(sensor, param, t)) continue;
+      double v = static_cast<double>(rng() % 1000) / 100;
+      ASSERT_TRUE(Append(sensor, param, t, v).ok());
+      model[key][t] = v;
+    } else if (kind < 93) {
+      ASSERT_TRUE(head_->SealBefore(now - kHourNs, [](std::uint32_t s) { return Id(s); }).ok());
+    } else if (kind < 94) {
+      ASSERT_TRUE(store_->SyncWal().ok());
+    } else {
+      std::int64_t from =
+          kDay0 +
+          static_cast<std::int64_t>(rng() % std::max<std::int64_t>(1, (now - kDay0) / kSec)) * kSec;
+      std::int64_t to = from + static_cast<std::int64_t>(rng() % (3 * kHourNs / kSec)) * kSec;
+      const std::int64_t steps[] = {0, 7 * kSec, kMinuteNs, 5 * kMinuteNs, kHourNs, 2 * kHourNs};
+      std::int64_t step = steps[rng() % 6];
+      auto got = Read(sensor, param, from, to, step, Aggregation::kSum);
+      const auto& series = model[key];
+      if (step == 0) {
+        std::vector<std::pair<std::int64_t, double>> want(series.lower_bound(from),
+                                                          series.upper_bound(to));
+        ASSERT_EQ(got.size(), want.size()) << "op " << op;
+        for (std::size_t i = 0; i < want.size(); ++i) {
+          ASSERT_EQ(got[i].t_ns, want[i].first);
+          ASSERT_EQ(got[i].value, want[i].second);
+        }
+      } else {
+        std::map<std::int64_t, std::pair<double, std::uint32_t>> want;
+        std::int64_t lo = BucketStart(from, step), hi = BucketStart(to, step) + step - 1;
+        for (auto it = series.lower_bound(lo); it != series.end() && it->first <= hi; ++it) {
+          auto& b = want[BucketStart(it->first, step)];
+          b.first += it->second;
+          ++b.second;
+        }
+        ASSERT_EQ(got.size(), want.size()) << "op " << op << " step " << step;
+        std::size_t i = 0;
+        for (const auto& [start, b] : want) {
+          ASSERT_EQ(got[i].t_ns, start);
+          ASSERT_EQ(got[i].count, b.second);
+          ASSERT_NEAR(got[i].value, b.first, 1e-9 * std::abs(b.first) + 1e-9);
+          ++i;
+        }
+      }
+    }
+  }
+  EXPECT_GT(head_->stats().late.load(), 100u);
+  EXPECT_GT(head_->stats().duplicates.load(), 10u);
+  EXPECT_GT(head_->stats().rewritten.load(), 10u);
+}
+
+}  // namespace
+}  // namespace aquawatch
