@@ -227,11 +227,22 @@ class ApiHandlerImpl final : public HttpHandler {
       empty.status = 204;
       return respond(std::move(empty));
     }
-    Status s = channel.Submit(batch, [respond, outcome, errors, flavor](Status st) {
-      if (!st.ok()) {
-        return respond(JsonError(503, "readings could not be stored: " + st.message(), flavor));
+    Status s = channel.Submit(batch, [respond, outcome, errors, flavor](const WriteResult& r) {
+      if (!r.status.ok()) {
+        return respond(
+            JsonError(503, "readings could not be stored: " + r.status.message(), flavor));
       }
-      if (outcome.rejected > 0) return respond(PartialWrite(outcome, *errors, flavor));
+      if (outcome.rejected > 0 || r.refused > 0) {
+        // Too-late readings count as rejected lines; the store refused them after decoding.
+        DecodeOutcome merged = outcome;
+        merged.accepted -= r.refused;
+        merged.rejected += r.refused;
+        if (r.refused > 0) {
+          errors->push_back(
+              {0, "time", fmt::format("{} reading(s) refused: {}", r.refused, r.refusal)});
+        }
+        return respond(PartialWrite(merged, *errors, flavor));
+      }
       HttpResponse ok;
       if (flavor == WriteFlavor::kJsonApi) {
         ok.body = fmt::format(R"({{"accepted":{},"rejected":0}})", outcome.accepted);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <map>
 
 namespace aquawatch {
@@ -66,6 +67,49 @@ std::string PrecisionName(Precision p) {
       return "h";
   }
   return "ns";
+}
+
+// Durations as an integer and a unit: 90s, 20m, 1h, 30d; "0" alone means zero.
+Status ParseDuration(const std::string& key, const std::string& text, std::int64_t* out_ns) {
+  static const std::pair<char, std::int64_t> kUnits[] = {{'s', 1'000'000'000LL},
+                                                         {'m', 60'000'000'000LL},
+                                                         {'h', 3'600'000'000'000LL},
+                                                         {'d', 86'400'000'000'000LL}};
+  if (text == "0") {
+    *out_ns = 0;
+    return Status::Ok();
+  }
+  long long n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec == std::errc() && n >= 0 && end + 1 == text.data() + text.size()) {
+    for (auto [unit, ns] : kUnits) {
+      if (*end == unit && n <= std::numeric_limits<std::int64_t>::max() / ns) {
+        *out_ns = n * ns;
+        return Status::Ok();
+      }
+    }
+  }
+  return Status::InvalidArgument(fmt::format(
+      "{}: expected a duration like 90s, 20m, 1h or 30d (or 0), got \"{}\"", key, text));
+}
+
+std::string FormatDuration(std::int64_t ns) {
+  if (ns == 0) return "0";
+  static const std::pair<char, std::int64_t> kUnits[] = {
+      {'d', 86'400'000'000'000LL}, {'h', 3'600'000'000'000LL}, {'m', 60'000'000'000LL}};
+  for (auto [unit, size] : kUnits) {
+    if (ns % size == 0) return fmt::format("{}{}", ns / size, unit);
+  }
+  return fmt::format("{}s", ns / 1'000'000'000LL);
+}
+
+ConfigOption DurationOption(std::string key, std::string help,
+                            std::function<std::int64_t&(Config&)> field) {
+  return {key, std::move(help),
+          [key, field](Config& c, const std::string& v) -> Status {
+            return ParseDuration(key, v, &field(c));
+          },
+          [field](const Config& c) { return FormatDuration(field(const_cast<Config&>(c))); }};
 }
 
 ConfigOption StringOption(std::string key, std::string help,
@@ -193,6 +237,29 @@ std::vector<ConfigOption> BuildOptions() {
                [](const Config& c) {
                  return std::to_string(c.pipeline.log_sync_interval_ns / 1'000'000);
                }});
+  o.push_back(DurationOption(
+      "store.chunk_span", "Time window of one chunk per series; must divide one hour",
+      [](Config& c) -> std::int64_t& { return c.pipeline.store.head.chunk_span_ns; }));
+  o.push_back(DurationOption(
+      "store.late_window",
+      "How far behind a series' newest reading a late one is still stored; older ones are refused",
+      [](Config& c) -> std::int64_t& { return c.pipeline.store.head.late_window_ns; }));
+  o.push_back(DurationOption(
+      "store.retention_raw", "Age at which raw readings are dropped (0: keep forever)",
+      [](Config& c) -> std::int64_t& { return c.pipeline.store.retention_ns[0]; }));
+  o.push_back(DurationOption(
+      "store.retention_1m", "Age at which 1-minute roll-ups are dropped (0: keep forever)",
+      [](Config& c) -> std::int64_t& { return c.pipeline.store.retention_ns[1]; }));
+  o.push_back(DurationOption(
+      "store.retention_1h", "Age at which 1-hour roll-ups are dropped (0: keep forever)",
+      [](Config& c) -> std::int64_t& { return c.pipeline.store.retention_ns[2]; }));
+  o.push_back(DurationOption(
+      "store.maintenance_interval",
+      "How often retention runs; a series idle this long has its open chunk sealed",
+      [](Config& c) -> std::int64_t& { return c.pipeline.store.maintenance_interval_ns; }));
+  o.push_back(NumberOption<std::size_t>(
+      "store.block_cache_mb", "RocksDB block cache for sealed chunks, in MiB",
+      [](Config& c) -> std::size_t& { return c.pipeline.store.block_cache_mb; }, 8, 1 << 20));
   // One option per threshold of every canonical parameter.
   struct Limit {
     const char* name;
@@ -343,6 +410,10 @@ Status Validate(const Config& config) {
     return Status::InvalidArgument(
         fmt::format("pipeline.partitions ({}) must be at least pipeline.shards ({})",
                     config.pipeline.partitions, config.pipeline.shards));
+  }
+  if (Status s = ValidateHeadOptions(config.pipeline.store.head); !s.ok()) return s;
+  if (config.pipeline.store.maintenance_interval_ns < 1'000'000'000LL) {
+    return Status::InvalidArgument("store.maintenance_interval must be at least 1s");
   }
   for (int p = 0; p < kCanonicalParameterCount; ++p) {
     const ThresholdRule& r = config.pipeline.rules.by_parameter[p];

@@ -88,6 +88,13 @@ void MetricsRegistry::AddCallbackGauge(const std::string& name, const std::strin
       {Kind::kCallback, name, help, labels, nullptr, nullptr, nullptr, std::move(fn)});
 }
 
+void MetricsRegistry::AddCallbackCounter(const std::string& name, const std::string& help,
+                                         const std::string& labels, std::function<double()> fn) {
+  std::lock_guard lock(mu_);
+  series_.push_back(
+      {Kind::kCallbackCounter, name, help, labels, nullptr, nullptr, nullptr, std::move(fn)});
+}
+
 namespace {
 
 std::string FormatValue(double v) {
@@ -121,7 +128,7 @@ std::string MetricsRegistry::RenderPrometheus() const {
     const auto& group = by_name[name];
     const Series& first = *group.front();
     const char* type = "gauge";
-    if (first.kind == Kind::kCounter) type = "counter";
+    if (first.kind == Kind::kCounter || first.kind == Kind::kCallbackCounter) type = "counter";
     if (first.kind == Kind::kHistogram) type = "histogram";
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, first.help, name, type);
     for (const Series* s : group) {
@@ -134,6 +141,7 @@ std::string MetricsRegistry::RenderPrometheus() const {
               fmt::format("{}{} {}\n", name, WithLabels(s->labels), FormatValue(s->gauge->Value()));
           break;
         case Kind::kCallback:
+        case Kind::kCallbackCounter:
           out += fmt::format("{}{} {}\n", name, WithLabels(s->labels), FormatValue(s->callback()));
           break;
         case Kind::kHistogram: {

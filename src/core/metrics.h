@@ -70,10 +70,14 @@ class MetricsRegistry {
   void AddCallbackGauge(const std::string& name, const std::string& help, const std::string& labels,
                         std::function<double()> fn);
 
+  // A counter read when scraped, for monotonic totals kept elsewhere (e.g. the store's atomics).
+  void AddCallbackCounter(const std::string& name, const std::string& help,
+                          const std::string& labels, std::function<double()> fn);
+
   std::string RenderPrometheus() const;
 
  private:
-  enum class Kind { kCounter, kGauge, kHistogram, kCallback };
+  enum class Kind { kCounter, kGauge, kHistogram, kCallback, kCallbackCounter };
   struct Series {
     Kind kind;
     std::string name, help, labels;

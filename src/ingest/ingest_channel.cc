@@ -15,9 +15,10 @@ IngestChannel::IngestChannel(Pipeline& pipeline, MetricsRegistry& metrics, std::
       accepted_(metrics.AddCounter("aquawatch_readings_accepted_total",
                                    "Readings accepted and durable, per listener",
                                    fmt::format("listener=\"{}\"", name_))),
-      rejected_(metrics.AddCounter("aquawatch_readings_rejected_total",
-                                   "Readings (lines) rejected by the decoders, per listener",
-                                   fmt::format("listener=\"{}\"", name_))),
+      rejected_(metrics.AddCounter(
+          "aquawatch_readings_rejected_total",
+          "Readings (lines) rejected by the decoders or refused as too late, per listener",
+          fmt::format("listener=\"{}\"", name_))),
       backpressure_(metrics.AddCounter(
           "aquawatch_backpressure_total",
           "Batches refused because a shard queue was full (the sender was told to retry)",
@@ -64,13 +65,14 @@ DecodeOutcome IngestChannel::Decode(WireFormat format, std::string_view text,
 
 Status IngestChannel::Submit(const ReadingBatch& batch, Pipeline::Done done) {
   std::size_t n = batch.size();
-  Status s = pipeline_.Submit(batch, [this, n, done = std::move(done)](Status st) {
-    if (st.ok()) {
-      accepted_.Add(n);
+  Status s = pipeline_.Submit(batch, [this, n, done = std::move(done)](const WriteResult& r) {
+    if (r.status.ok()) {
+      accepted_.Add(n - r.refused);
+      if (r.refused > 0) rejected_.Add(r.refused);
     } else {
       failed_.Add(n);
     }
-    done(std::move(st));
+    done(r);
   });
   if (!s.ok()) backpressure_.Add();
   return s;

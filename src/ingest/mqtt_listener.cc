@@ -98,17 +98,21 @@ class MqttListenerImpl final : public MqttListener, public virtual mqtt::callbac
       std::mutex mu;
       std::condition_variable cv;
       bool done = false;
-      Status result;
-      Status s = channel_.Submit(batch_, [&](Status st) {
+      WriteResult result;
+      Status s = channel_.Submit(batch_, [&](const WriteResult& r) {
         std::lock_guard lock(mu);
-        result = std::move(st);
+        result = r;
         done = true;
         cv.notify_one();
       });
       if (s.ok()) {
         std::unique_lock lock(mu);
         cv.wait(lock, [&] { return done; });
-        if (!result.ok()) spdlog::error("mqtt: readings not stored: {}", result.message());
+        if (!result.status.ok()) {
+          spdlog::error("mqtt: readings not stored: {}", result.status.message());
+        } else if (result.refused > 0) {
+          spdlog::warn("mqtt: {} readings refused: {}", result.refused, result.refusal);
+        }
         return;
       }
       if (!channel_.pipeline().Healthy()) {

@@ -91,7 +91,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
 
   // Holds the socket unread until the pipeline takes the batch: that is the backpressure.
   void TrySubmit() {
-    Status s = channel_.Submit(batch_, [](Status) {});
+    Status s = channel_.Submit(batch_, [](const WriteResult&) {});
     if (s.ok()) {
       batch_.Clear();
       if (!closing_) DoRead();

@@ -38,30 +38,34 @@ namespace {
 // Shared by the shards a batch was split across; the last one to finish reports.
 struct Ticket {
   explicit Ticket(int parts, Pipeline::Done d) : remaining(parts), done(std::move(d)) {}
-  void Finish(const Status& s) {
-    if (!s.ok()) {
+  void Finish(const Status& s, std::size_t refused, const std::string& refusal) {
+    if (!s.ok() || refused > 0) {
       std::lock_guard lock(mu);
-      if (error.ok()) error = s;
+      if (result.status.ok() && !s.ok()) result.status = s;
+      if (result.refused == 0) result.refusal = refusal;
+      result.refused += refused;
     }
     if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      Status final_status;
+      WriteResult final_result;
       {
         std::lock_guard lock(mu);
-        final_status = error;
+        final_result = result;
       }
-      done(final_status);
+      done(final_result);
     }
   }
   std::atomic<int> remaining;
   Pipeline::Done done;
   std::mutex mu;
-  Status error;
+  WriteResult result;
 };
 
 struct ShardWork {
   ReadingBatch batch;
   std::shared_ptr<Ticket> ticket;
   std::int64_t enqueued_mono_ns = 0;
+  std::size_t refused = 0;  // readings dropped as too late before the log write
+  std::string refusal;
 };
 
 // Everything a shard knows about one sensor. Kept small: there may be millions.
@@ -92,6 +96,8 @@ constexpr std::uint8_t kFaultRows = 3;
 struct ShardMetrics {
   Counter* durable;
   Counter* out_of_order;
+  Counter* too_late;
+  Counter* store_refused;
   Histogram* group_readings;
   Histogram* sync_seconds;
 };
@@ -99,7 +105,7 @@ struct ShardMetrics {
 class Shard {
  public:
   Shard(int index, Env& env, Clock& clock, AlertManager& alerts, const PipelineOptions& options,
-        ShardMetrics metrics, Histogram& ack_seconds)
+        ShardMetrics metrics, Histogram& ack_seconds, BlockStore& store)
       : index_(index),
         env_(env),
         clock_(clock),
@@ -107,7 +113,8 @@ class Shard {
         options_(options),
         metrics_(metrics),
         ack_seconds_(ack_seconds),
-        queue_(RoundUpPow2(options.max_queued_batches)) {
+        queue_(RoundUpPow2(options.max_queued_batches)),
+        head_(store, options.store.head) {
     labels_.emplace_back();  // label 0 is "none"
   }
 
@@ -126,9 +133,8 @@ class Shard {
           // Replayed readings rebuild the latest values and the rule levels (and so the open
           // alerts); their arrival time is unknown, so the replay time stands in.
           batch.arrival_ns = clock_.NowNs();
-          Apply(batch);
           stats->readings += batch.size();
-          return Status::Ok();
+          return Apply(batch);
         },
         &log_stats);
     if (!log.ok()) return log.status();
@@ -202,6 +208,18 @@ class Shard {
     return sensors_.size();
   }
 
+  // A copy of the series' open chunk; false when the sensor is unknown.
+  bool CopyOpen(std::string_view sensor, std::string_view parameter,
+                std::optional<OpenChunk>* out) const {
+    std::shared_lock lock(state_mu_);
+    auto it = index_by_id_.find(sensor);
+    if (it == index_by_id_.end()) return false;
+    *out = head_.CopyOpen(it->second, parameter);
+    return true;
+  }
+
+  const HeadStats& head_stats() const { return head_.stats(); }
+
   void SetLiveValueListener(LiveValueListener* l) { live_ = l; }
 
  private:
@@ -255,6 +273,7 @@ class Shard {
       }
       if (group.empty()) {
         if (!unsynced_.empty() && NanosUntilSyncDue() == 0) SyncAndAcknowledge();
+        MaybeSealIdle();
         if (stopping_.load()) {
           SyncAndAcknowledge();
           return;  // everything queued before Stop() has been handled
@@ -265,7 +284,81 @@ class Shard {
       }
       WriteAndApply(group, readings, record);
       if (NanosUntilSyncDue() == 0) SyncAndAcknowledge();
+      MaybeSealIdle();
     }
+  }
+
+  // Seals the open chunks of series that had no reading for a whole maintenance interval, so
+  // quiet sensors do not keep memory (and log) alive.
+  void MaybeSealIdle() {
+    std::int64_t now = clock_.MonotonicNs();
+    if (next_idle_sweep_ns_ == 0)
+      next_idle_sweep_ns_ = now + options_.store.maintenance_interval_ns;
+    if (now < next_idle_sweep_ns_ || Failed()) return;
+    next_idle_sweep_ns_ = now + options_.store.maintenance_interval_ns;
+    std::unique_lock lock(state_mu_);
+    Status s = head_.SealIdle([this](std::uint32_t idx) { return std::string_view(ids_[idx]); });
+    if (!s.ok()) Fail(s);
+  }
+
+  // Takes out the readings the store would refuse as too late, before they reach the log, and
+  // says so in the work's result. Most batches have none: one comparison per reading.
+  void RefuseTooLate(ShardWork& w) {
+    const std::int64_t window = options_.store.head.late_window_ns;
+    ReadingBatch& b = w.batch;
+    std::vector<std::size_t> refused;
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      auto it = index_by_id_.find(b.sensor(i));
+      if (it == index_by_id_.end() && b.time_ns(i) >= 0) continue;
+      if (it != index_by_id_.end() && b.time_ns(i) >= sensors_[it->second].last_time_ns - window) {
+        continue;
+      }
+      // Possibly too late: ask the store about each of its series.
+      bool ok = b.time_ns(i) >= 0;
+      for (std::size_t f = b.field_begin(i); ok && f < b.field_end(i); ++f) {
+        ok = head_.Accepts(it->second, StoredName(b, f), b.time_ns(i));
+      }
+      if (!ok) refused.push_back(i);
+    }
+    if (refused.empty()) return;
+    if (w.refusal.empty()) {
+      std::size_t i = refused.front();
+      w.refusal = fmt::format(
+          "reading of sensor \"{}\" at {} ns is before 1970, older than the sensor's newest "
+          "reading minus store.late_window ({} s), or its chunk is full",
+          b.sensor(i), b.time_ns(i), window / kNsPerSecond);
+    }
+    w.refused += refused.size();
+    metrics_.too_late->Add(refused.size());
+    ReadingBatch kept;
+    kept.arrival_ns = b.arrival_ns;
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      if (next < refused.size() && refused[next] == i) {
+        ++next;
+        continue;
+      }
+      kept.AppendFrom(b, i);
+    }
+    b = std::move(kept);
+  }
+
+  // The series name a field is stored under: canonical parameters by their canonical name.
+  static std::string_view StoredName(const ReadingBatch& b, std::size_t f) {
+    ParameterId p = b.field_param(f);
+    return p == ParameterId::kCustom ? b.field_name(f) : ParameterName(p);
+  }
+
+  void Fail(const Status& status) {
+    if (Failed()) return;
+    // A failed write or sync leaves the stored state unknown: stop acknowledging for good.
+    spdlog::error("shard {}: storage failed, refusing further writes: {}", index_,
+                  status.ToString());
+    {
+      std::lock_guard lock(failure_mu_);
+      failure_ = status.ToString();
+    }
+    failed_.store(true, std::memory_order_release);
   }
 
   // Group commit, first half: one write for every batch that queued up meanwhile, then the
@@ -276,6 +369,8 @@ class Shard {
     if (status.ok()) status = unsynced_status_;
     if (status.ok()) {
       for (ShardWork* w : group) {
+        RefuseTooLate(*w);
+        if (w->batch.empty()) continue;
         record.clear();
         EncodeBatch(w->batch, record);
         status = log_->Append(record);
@@ -286,7 +381,10 @@ class Shard {
       // Detection runs before the sync so alerts are not delayed by the disk; readings are
       // acknowledged only after it.
       std::unique_lock lock(state_mu_);
-      for (ShardWork* w : group) Apply(w->batch);
+      for (ShardWork* w : group) {
+        status = Apply(w->batch);
+        if (!status.ok()) break;
+      }
     }
     if (!status.ok()) unsynced_status_ = status;
     metrics_.group_readings->Observe(static_cast<double>(readings));
@@ -305,21 +403,12 @@ class Shard {
       metrics_.sync_seconds->Observe(static_cast<double>(clock_.MonotonicNs() - t0) / 1e9);
     }
     last_sync_mono_ns_ = clock_.MonotonicNs();
-    if (!status.ok() && !Failed()) {
-      // A failed write or sync leaves the log's state unknown: stop acknowledging for good.
-      spdlog::error("shard {}: log write failed, refusing further writes: {}", index_,
-                    status.ToString());
-      {
-        std::lock_guard lock(failure_mu_);
-        failure_ = status.ToString();
-      }
-      failed_.store(true, std::memory_order_release);
-    }
+    if (!status.ok()) Fail(status);
     if (status.ok()) metrics_.durable->Add(unsynced_readings_);
     for (ShardWork* w : unsynced_) {
       ack_seconds_.Observe(static_cast<double>(last_sync_mono_ns_ - w->enqueued_mono_ns) / 1e9);
       Release(w->batch.size());
-      w->ticket->Finish(status);
+      w->ticket->Finish(status, w->refused, w->refusal);
       delete w;
     }
     unsynced_.clear();
@@ -347,8 +436,9 @@ class Shard {
     return idx;
   }
 
-  // Applies readings to the sensor table and runs detection. Shard thread (or recovery) only.
-  void Apply(const ReadingBatch& batch) {
+  // Applies readings to the sensor table, runs detection and stores the values. Shard thread (or
+  // recovery) only. Errors come from the store and fail the shard.
+  Status Apply(const ReadingBatch& batch) {
     const bool live = live_ != nullptr && live_->WantsLiveValues();
     std::uint64_t out_of_order = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -357,35 +447,19 @@ class Shard {
       ++s.readings;
       if (!batch.site(i).empty()) s.site = InternLabel(batch.site(i));
       if (!batch.zone(i).empty()) s.zone = InternLabel(batch.zone(i));
-      if (batch.time_ns(i) <= s.last_time_ns) {
-        // Late or repeated: durable in the log, but it must not move the latest value back or
-        // raise the same alert twice.
+      // A late or repeated reading is stored, but must not move the latest value back or raise
+      // the same alert twice.
+      const bool in_order = batch.time_ns(i) > s.last_time_ns;
+      RowVerdict verdict;
+      if (in_order) {
+        UpdateLatest(batch, i, idx, s);
+        if (options_.station_model != nullptr) verdict = Detect(batch, i, s);
+      } else {
         ++out_of_order;
-        continue;
       }
-      s.last_time_ns = batch.time_ns(i);
-      s.last_arrival_ns = batch.arrival_ns;
-      for (std::size_t f = batch.field_begin(i); f < batch.field_end(i); ++f) {
-        ParameterId p = batch.field_param(f);
-        double v = batch.field_value(f);
-        if (p == ParameterId::kCustom) {
-          custom_latest_[CustomKey(idx, batch.field_name(f))] = v;
-          continue;
-        }
-        auto pi = static_cast<std::size_t>(p);
-        s.latest[pi] = v;
-        const ThresholdRule& rule = options_.rules.by_parameter[pi];
-        Level next = EvaluateThreshold(rule, s.levels[pi], v);
-        if (next != s.levels[pi]) {
-          Level threshold_level = next == Level::kNormal ? s.levels[pi] : next;
-          alerts_.OnThresholdTransition({batch.sensor(i), labels_[s.site], labels_[s.zone], p,
-                                         s.levels[pi], next, v, ThresholdFor(rule, threshold_level),
-                                         batch.time_ns(i), batch.arrival_ns});
-          s.levels[pi] = next;
-        }
-      }
-      if (options_.station_model != nullptr) Detect(batch, i, s);
-      if (live && batch.arrival_ns - s.last_live_push_ns >= kNsPerSecond) {
+      Status st = Store(batch, i, idx, verdict);
+      if (!st.ok()) return st;
+      if (in_order && live && batch.arrival_ns - s.last_live_push_ns >= kNsPerSecond) {
         s.last_live_push_ns = batch.arrival_ns;
         live_values_.clear();
         for (std::size_t f = batch.field_begin(i); f < batch.field_end(i); ++f) {
@@ -395,10 +469,64 @@ class Shard {
       }
     }
     if (out_of_order > 0) metrics_.out_of_order->Add(out_of_order);
+    return Status::Ok();
+  }
+
+  // Latest values and threshold rules, for an in-order reading.
+  void UpdateLatest(const ReadingBatch& batch, std::size_t i, std::uint32_t idx, SensorState& s) {
+    s.last_time_ns = batch.time_ns(i);
+    s.last_arrival_ns = batch.arrival_ns;
+    for (std::size_t f = batch.field_begin(i); f < batch.field_end(i); ++f) {
+      ParameterId p = batch.field_param(f);
+      double v = batch.field_value(f);
+      if (p == ParameterId::kCustom) {
+        custom_latest_[CustomKey(idx, batch.field_name(f))] = v;
+        continue;
+      }
+      auto pi = static_cast<std::size_t>(p);
+      s.latest[pi] = v;
+      const ThresholdRule& rule = options_.rules.by_parameter[pi];
+      Level next = EvaluateThreshold(rule, s.levels[pi], v);
+      if (next != s.levels[pi]) {
+        Level threshold_level = next == Level::kNormal ? s.levels[pi] : next;
+        alerts_.OnThresholdTransition({batch.sensor(i), labels_[s.site], labels_[s.zone], p,
+                                       s.levels[pi], next, v, ThresholdFor(rule, threshold_level),
+                                       batch.time_ns(i), batch.arrival_ns});
+        s.levels[pi] = next;
+      }
+    }
+  }
+
+  // Puts every value of reading i into the store, flagged by QA/QC (bad) and the event layer
+  // (suspect).
+  Status Store(const ReadingBatch& batch, std::size_t i, std::uint32_t idx,
+               const RowVerdict& verdict) {
+    for (std::size_t f = batch.field_begin(i); f < batch.field_end(i); ++f) {
+      ParameterId p = batch.field_param(f);
+      Quality q = Quality::kGood;
+      if (p != ParameterId::kCustom) {
+        std::uint32_t bit = 1u << static_cast<int>(p);
+        if ((verdict.faults & bit) != 0) {
+          q = Quality::kBad;
+        } else if ((verdict.outliers & bit) != 0) {
+          q = Quality::kSuspect;
+        }
+      }
+      Status st = head_.Append(idx, batch.sensor(i), StoredName(batch, f),
+                               {batch.time_ns(i), batch.field_value(f), q});
+      if (st.code() == StatusCode::kInvalidArgument) {
+        // Only a window past 65,535 samples (docs/format/store.md); refused before the log
+        // whenever the head could tell.
+        metrics_.store_refused->Add();
+        continue;
+      }
+      if (!st.ok()) return st;
+    }
+    return Status::Ok();
   }
 
   // Runs the detection engine on reading i and turns its verdicts into event and fault alerts.
-  void Detect(const ReadingBatch& batch, std::size_t i, SensorState& s) {
+  RowVerdict Detect(const ReadingBatch& batch, std::size_t i, SensorState& s) {
     const StationModel& model = *options_.station_model;
     double values[kCanonicalParameterCount];
     std::fill(std::begin(values), std::end(values), std::nan(""));
@@ -454,6 +582,7 @@ class Shard {
         alerts_.OnDetectorTransition(transition("sensor_fault", false));
       }
     }
+    return v;
   }
 
   // Classifies an event and writes its evidence. Contamination shows as chlorine falling while
@@ -561,6 +690,7 @@ class Shard {
   Status unsynced_status_;
   std::int64_t last_sync_mono_ns_ = 0;
   std::string evidence_, fault_names_;  // scratch for alert text (shard thread only)
+  std::int64_t next_idle_sweep_ns_ = 0;
 
   // Sensor table: written by the shard thread under an exclusive lock once per group; read by
   // API threads under a shared lock.
@@ -572,13 +702,15 @@ class Shard {
   std::unordered_map<std::string_view, std::uint32_t, StringHash, std::equal_to<>> label_index_;
   std::unordered_map<std::uint64_t, double> custom_latest_;
   std::unordered_map<std::uint32_t, std::set<std::uint32_t>> custom_names_of_;
+  // Open chunks; written under state_mu_ like the sensor table.
+  ShardHead head_;
 };
 
 class PipelineImpl final : public Pipeline {
  public:
   PipelineImpl(Env& env, Clock& clock, MetricsRegistry& metrics, AlertManager& alerts,
-               const PipelineOptions& options)
-      : options_(options), clock_(clock) {
+               const PipelineOptions& options, std::unique_ptr<BlockStore> store)
+      : options_(options), clock_(clock), store_(std::move(store)) {
     Histogram& ack = metrics.AddHistogram(
         "aquawatch_ack_latency_seconds",
         "Time from a batch entering a shard queue to being durable and acknowledged", "",
@@ -592,23 +724,83 @@ class PipelineImpl final : public Pipeline {
                               "Readings older than or equal to their sensor's latest (late or "
                               "duplicate); stored, not re-detected",
                               label),
+          &metrics.AddCounter("aquawatch_readings_too_late_total",
+                              "Readings refused before the log: older than their series' newest "
+                              "minus store.late_window",
+                              label),
+          &metrics.AddCounter("aquawatch_store_refused_values_total",
+                              "Values the store could not take after the log had them (a chunk "
+                              "window past 65,535 samples)",
+                              label),
           &metrics.AddHistogram("aquawatch_group_commit_readings",
                                 "Readings per group commit (one write + one fdatasync)", label,
                                 ExponentialBuckets(1, 4, 10)),
           &metrics.AddHistogram("aquawatch_log_sync_seconds", "fdatasync duration of a group",
                                 label, ExponentialBuckets(0.00005, 2, 16)),
       };
-      shards_.push_back(std::make_unique<Shard>(i, env, clock, alerts, options_, m, ack));
+      shards_.push_back(std::make_unique<Shard>(i, env, clock, alerts, options_, m, ack, *store_));
       Shard* shard = shards_.back().get();
       metrics.AddCallbackGauge("aquawatch_queue_readings",
                                "Readings queued for a shard and not yet durable", label,
                                [shard] { return static_cast<double>(shard->QueuedReadings()); });
+      const HeadStats* hs = &shard->head_stats();
+      auto stat = [](const std::atomic<std::uint64_t>& v) {
+        return [&v] { return static_cast<double>(v.load(std::memory_order_relaxed)); };
+      };
+      metrics.AddCallbackCounter("aquawatch_store_values_late_total",
+                                 "Values merged behind their series' newest (late or duplicate)",
+                                 label, stat(hs->late));
+      metrics.AddCallbackCounter("aquawatch_store_values_duplicate_total",
+                                 "Values that replaced one with the same time (last write wins)",
+                                 label, stat(hs->duplicates));
+      metrics.AddCallbackCounter("aquawatch_store_chunks_sealed_total",
+                                 "Chunks sealed into the block store", label, stat(hs->sealed));
+      metrics.AddCallbackCounter("aquawatch_store_chunks_rewritten_total",
+                                 "Sealed chunks rewritten by a late value", label,
+                                 stat(hs->rewritten));
+      metrics.AddCallbackGauge("aquawatch_store_head_series",
+                               "Series (sensor x parameter) with state in the head", label,
+                               stat(hs->series));
     }
+    metrics.AddCallbackGauge("aquawatch_store_disk_bytes",
+                             "Bytes of the block store on disk (SST files and WAL)", "",
+                             [this] { return static_cast<double>(store_->DiskBytes()); });
     metrics.AddCallbackGauge("aquawatch_sensors", "Sensors known to this process", "",
                              [this] { return static_cast<double>(SensorCount()); });
   }
 
   ~PipelineImpl() override { Stop(); }
+
+  Status ReadSeries(const SeriesRead& read, std::vector<SeriesPoint>& out) const override {
+    if (SensorIdError(read.sensor).size() > 0) return Status::NotFound("no such sensor");
+    std::optional<OpenChunk> open;
+    const Shard& shard = *shards_[ShardFor(read.sensor, options_.partitions, options_.shards)];
+    if (!shard.CopyOpen(read.sensor, read.parameter, &open)) {
+      return Status::NotFound(fmt::format("no sensor \"{}\"", read.sensor));
+    }
+    return aquawatch::ReadSeries(*store_, open, read, out);
+  }
+
+  // Retention: once per maintenance interval, drops the store's partitions past each level's age.
+  void RunMaintenance() {
+    std::unique_lock lock(maintenance_mu_);
+    while (!stop_maintenance_) {
+      for (int level = 0; level < kStoreLevels; ++level) {
+        std::int64_t keep = options_.store.retention_ns[level];
+        if (keep <= 0) continue;
+        auto dropped = store_->DropBefore(static_cast<StoreLevel>(level), clock_.NowNs() - keep);
+        if (!dropped.ok()) {
+          spdlog::warn("retention of {} failed: {}", StoreLevelName(static_cast<StoreLevel>(level)),
+                       dropped.status().ToString());
+        } else if (*dropped > 0) {
+          spdlog::info("retention dropped {} partitions of {}", *dropped,
+                       StoreLevelName(static_cast<StoreLevel>(level)));
+        }
+      }
+      maintenance_cv_.wait_for(lock,
+                               std::chrono::nanoseconds(options_.store.maintenance_interval_ns));
+    }
+  }
 
   Status Recover() {
     std::int64_t t0 = clock_.MonotonicNs();
@@ -618,12 +810,13 @@ class PipelineImpl final : public Pipeline {
     }
     recovery_.seconds = static_cast<double>(clock_.MonotonicNs() - t0) / 1e9;
     for (auto& shard : shards_) shard->Start();
+    maintenance_ = std::thread([this] { RunMaintenance(); });
     return Status::Ok();
   }
 
   Status Submit(const ReadingBatch& batch, Done done) override {
     if (batch.empty()) {
-      done(Status::Ok());
+      done(WriteResult{});
       return Status::Ok();
     }
     const int n = options_.shards;
@@ -707,12 +900,23 @@ class PipelineImpl final : public Pipeline {
 
   void Stop() override {
     for (auto& shard : shards_) shard->Stop();
+    {
+      std::lock_guard lock(maintenance_mu_);
+      stop_maintenance_ = true;
+    }
+    maintenance_cv_.notify_all();
+    if (maintenance_.joinable()) maintenance_.join();
   }
 
  private:
   PipelineOptions options_;
   Clock& clock_;
+  std::unique_ptr<BlockStore> store_;  // outlives the shards, which write to it
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::thread maintenance_;
+  std::mutex maintenance_mu_;
+  std::condition_variable maintenance_cv_;
+  bool stop_maintenance_ = false;
   RecoveryStats recovery_;
 };
 
@@ -751,10 +955,17 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Open(Env& env, Clock& clock, Metrics
   if (options.partitions < options.shards) {
     return Status::InvalidArgument("partitions must be at least the number of shards");
   }
-  Status s = env.CreateDirs(options.data_dir);
+  Status s = ValidateHeadOptions(options.store.head);
+  if (s.ok()) s = env.CreateDirs(options.data_dir);
   if (s.ok()) s = CheckLayout(env, options);
   if (!s.ok()) return s;
-  auto pipeline = std::make_unique<PipelineImpl>(env, clock, metrics, alerts, options);
+  BlockStoreOptions store_options;
+  store_options.chunk_span_ns = options.store.head.chunk_span_ns;
+  store_options.block_cache_bytes = options.store.block_cache_mb << 20;
+  auto store = BlockStore::Open(options.data_dir + "/store", store_options);
+  if (!store.ok()) return store.status();
+  auto pipeline = std::make_unique<PipelineImpl>(env, clock, metrics, alerts, options,
+                                                 std::move(store).value());
   s = pipeline->Recover();
   if (!s.ok()) return s;
   return std::unique_ptr<Pipeline>(std::move(pipeline));

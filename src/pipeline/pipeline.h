@@ -25,10 +25,26 @@
 #include "detect/rules.h"
 #include "detect/station_detector.h"
 #include "pipeline/shard_log.h"
+#include "store/tsdb/block_store.h"
+#include "store/tsdb/head.h"
+#include "store/tsdb/query.h"
 
 namespace aquawatch {
 
 class AlertManager;
+
+// The embedded time-series store (docs/format/store.md).
+struct StoreOptions {
+  HeadOptions head;
+  // Age past which data is dropped, per level (raw, 1-minute and 1-hour roll-ups); 0 keeps
+  // everything. A level's data lives at most one partition span (1 day, 1 day, 32 days) longer.
+  std::int64_t retention_ns[kStoreLevels] = {30 * 86'400'000'000'000LL, 400 * 86'400'000'000'000LL,
+                                             0};
+  // How often retention runs, and how long a series may go without a reading before its open
+  // chunk is sealed.
+  std::int64_t maintenance_interval_ns = 3'600'000'000'000LL;
+  std::size_t block_cache_mb = 256;
+};
 
 struct PipelineOptions {
   std::string data_dir = "data";
@@ -50,6 +66,14 @@ struct PipelineOptions {
   RuleSet rules = DrinkingWaterDefaults();
   // The detection engine run on every sensor's canonical parameters; null turns it off.
   std::shared_ptr<const StationModel> station_model = CanonicalStationModel();
+  StoreOptions store;
+};
+
+// How a submitted batch ended.
+struct WriteResult {
+  Status status;            // not OK: the batch is not known to be durable
+  std::size_t refused = 0;  // readings not stored because they were too late (store.late_window)
+  std::string refusal;      // why, naming the first refused reading
 };
 
 // Live values for dashboards, at most one per sensor per second.
@@ -89,7 +113,7 @@ struct RecoveryStats {
 
 class Pipeline {
  public:
-  using Done = std::function<void(Status)>;
+  using Done = std::function<void(const WriteResult&)>;
 
   // Opens every shard's log under options.data_dir/wal, replays it into the shard's state and
   // starts the shard threads.
@@ -99,7 +123,9 @@ class Pipeline {
   virtual ~Pipeline() = default;
 
   // Takes a copy of every reading of `batch`. On OK, `done` runs exactly once, on a shard
-  // thread, after all of them are durable (or with the error that stopped that). Returns
+  // thread, after all of them are durable (or with the error that stopped that). Readings older
+  // than their series' newest minus store.late_window are refused, not stored, and counted in
+  // the result; the rest of the batch is stored. Returns
   // Unavailable, having taken nothing, when a shard is saturated, failed or stopping.
   virtual Status Submit(const ReadingBatch& batch, Done done) = 0;
 
@@ -108,6 +134,8 @@ class Pipeline {
   virtual std::vector<SensorSnapshot> ListSensors(std::string_view after,
                                                   std::size_t limit) const = 0;
   virtual std::size_t SensorCount() const = 0;
+  // The stored history of one series. NotFound for a sensor this pipeline has never seen.
+  virtual Status ReadSeries(const SeriesRead& read, std::vector<SeriesPoint>& out) const = 0;
   virtual RecoveryStats recovery() const = 0;
   // False once a shard has failed (e.g. fsync error) and stopped acknowledging.
   virtual bool Healthy() const = 0;

@@ -73,6 +73,7 @@ bool ShardHead::Accepts(std::uint32_t sensor, std::string_view parameter, std::i
 Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
                          std::string_view parameter, const Sample& sample) {
   Series& s = FindOrAdd(sensor, parameter);
+  s.touched = true;
   const std::int64_t window = BucketStart(sample.t_ns, options_.chunk_span_ns);
   if (sample.t_ns > s.newest_ns) s.newest_ns = sample.t_ns;
   if (window > s.window_start) {
@@ -163,6 +164,19 @@ Status ShardHead::SealBefore(std::int64_t cutoff_ns,
       if (!s.open || s.window_start + options_.chunk_span_ns > cutoff_ns) continue;
       Status st = Seal(id_of(sensor), s);
       if (!st.ok()) return st;
+    }
+  }
+  return Status::Ok();
+}
+
+Status ShardHead::SealIdle(const std::function<std::string_view(std::uint32_t)>& id_of) {
+  for (std::uint32_t sensor = 0; sensor < series_.size(); ++sensor) {
+    for (Series& s : series_[sensor]) {
+      if (s.open && !s.touched) {
+        Status st = Seal(id_of(sensor), s);
+        if (!st.ok()) return st;
+      }
+      s.touched = false;
     }
   }
   return Status::Ok();

@@ -63,6 +63,10 @@ class ShardHead {
   Status Append(std::uint32_t sensor, std::string_view sensor_id, std::string_view parameter,
                 const Sample& sample);
 
+  // Seals every open chunk that had no value since the previous call (the shard calls it once
+  // per maintenance interval, so a series idle that long gives its memory back).
+  Status SealIdle(const std::function<std::string_view(std::uint32_t)>& id_of);
+
   // Seals every open chunk whose window ended at or before `cutoff_ns`.
   Status SealBefore(std::int64_t cutoff_ns,
                     const std::function<std::string_view(std::uint32_t)>& id_of);
@@ -80,6 +84,7 @@ class ShardHead {
   struct Series {
     std::uint16_t name = 0;         // index into names_
     bool open = false;              // whether `writer` holds the chunk of `window_start`
+    bool touched = false;           // a value arrived since the last SealIdle
     std::int64_t window_start = 0;  // the open window, or the last one sealed
     std::int64_t newest_ns = 0;     // newest sample time this series has seen
     std::int64_t last_ns = 0;       // time of the open chunk's last sample

@@ -31,7 +31,7 @@ ReadingBatch Readings(const std::vector<std::tuple<std::string, std::int64_t, do
 // Submits and waits for durability.
 Status SubmitAndWait(Pipeline& p, const ReadingBatch& b) {
   std::promise<Status> done;
-  Status s = p.Submit(b, [&](Status st) { done.set_value(st); });
+  Status s = p.Submit(b, [&](const WriteResult& r) { done.set_value(r.status); });
   if (!s.ok()) return s;
   return done.get_future().get();
 }
@@ -134,18 +134,18 @@ TEST(Pipeline, FullQueueRefusesWholeBatchesUntilDrained) {
   const int syncs_before = env.syncs();
   env.Hold();  // the shard thread will block in its first sync
   std::promise<Status> first, second;
-  ASSERT_TRUE(p->Submit(Readings({{"a", 1, 0.8}, {"a", 2, 0.8}}), [&](Status s) {
-                 first.set_value(s);
+  ASSERT_TRUE(p->Submit(Readings({{"a", 1, 0.8}, {"a", 2, 0.8}}), [&](const WriteResult& r) {
+                 first.set_value(r.status);
                }).ok());
   // Wait until the shard is inside Sync with the first batch.
   for (int i = 0; i < 1000 && env.syncs() == syncs_before; ++i) {
     std::this_thread::sleep_for(1ms);
   }
   ASSERT_GT(env.syncs(), syncs_before);
-  ASSERT_TRUE(p->Submit(Readings({{"a", 3, 0.8}, {"a", 4, 0.8}}), [&](Status s) {
-                 second.set_value(s);
+  ASSERT_TRUE(p->Submit(Readings({{"a", 3, 0.8}, {"a", 4, 0.8}}), [&](const WriteResult& r) {
+                 second.set_value(r.status);
                }).ok());
-  Status refused = p->Submit(Readings({{"a", 5, 0.8}}), [](Status) { FAIL(); });
+  Status refused = p->Submit(Readings({{"a", 5, 0.8}}), [](const WriteResult&) { FAIL(); });
   EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
   env.Release();
   EXPECT_TRUE(first.get_future().get().ok());
@@ -163,7 +163,7 @@ TEST(Pipeline, FailedSyncStopsAcknowledging) {
   EXPECT_EQ(s.code(), StatusCode::kIoError);
   EXPECT_FALSE(p->Healthy());
   env.FailSyncs(false);
-  Status after = p->Submit(Readings({{"a", 2, 0.8}}), [](Status) {});
+  Status after = p->Submit(Readings({{"a", 2, 0.8}}), [](const WriteResult&) {});
   EXPECT_EQ(after.code(), StatusCode::kUnavailable);
 }
 
@@ -341,8 +341,8 @@ TEST(Pipeline, SyncIntervalCoalescesSyncsAndStillAcknowledgesOnlyDurableReadings
     const int syncs_before = env.syncs();
     std::vector<std::promise<Status>> done(20);
     for (int i = 0; i < 20; ++i) {
-      ASSERT_TRUE(p->Submit(Readings({{"s", i, 0.8}}), [&done, i](Status s) {
-                     done[i].set_value(s);
+      ASSERT_TRUE(p->Submit(Readings({{"s", i, 0.8}}), [&done, i](const WriteResult& r) {
+                     done[i].set_value(r.status);
                    }).ok());
       std::this_thread::sleep_for(1ms);
     }
