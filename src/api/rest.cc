@@ -5,6 +5,7 @@
 
 #include "api/alert_json.h"
 #include "api/json_writer.h"
+#include "api/readings_query.h"
 
 namespace aquawatch {
 namespace {
@@ -162,7 +163,7 @@ class ApiHandlerImpl final : public HttpHandler {
     if (p == "/api/v1/sensors") return respond(ListSensors(req));
     constexpr std::string_view kSensors = "/api/v1/sensors/";
     if (p.size() > kSensors.size() && p.compare(0, kSensors.size(), kSensors) == 0) {
-      return respond(SensorRoute(std::string_view(p).substr(kSensors.size())));
+      return respond(SensorRoute(std::string_view(p).substr(kSensors.size()), req));
     }
     if (p == "/api/v1/alerts") return respond(ListAlerts(req));
     if (p == "/" || p == "/api/v1") return respond(Index());
@@ -286,13 +287,14 @@ class ApiHandlerImpl final : public HttpHandler {
     return Json(std::move(body));
   }
 
-  HttpResponse SensorRoute(std::string_view rest) {
+  HttpResponse SensorRoute(std::string_view rest, const HttpRequest& req) {
     std::size_t slash = rest.find('/');
     std::string_view id = rest.substr(0, slash);
     std::string_view what = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
     if (std::string_view why = SensorIdError(id); !why.empty()) {
       return Error(400, fmt::format("sensor id \"{}\" {}", id, why));
     }
+    if (what == "readings") return QueryReadings(pipeline_, id, req, clock_.NowNs());
     if (what != "latest" && !what.empty()) {
       return Error(404, fmt::format("no route /api/v1/sensors/{{id}}/{}", what));
     }
@@ -338,7 +340,7 @@ class ApiHandlerImpl final : public HttpHandler {
   static HttpResponse Index() {
     return Json(
         R"json({"service":"aquawatch","routes":["POST /api/v1/readings","POST /write",)json"
-        R"json("POST /api/v2/write","GET /api/v1/sensors","GET /api/v1/sensors/{id}/latest",)json"
+        R"json("POST /api/v2/write","GET /api/v1/sensors","GET /api/v1/sensors/{id}/latest","GET /api/v1/sensors/{id}/readings",)json"
         R"json("GET /api/v1/alerts","GET /api/v1/stream (WebSocket)","GET /healthz",)json"
         R"json("GET /readyz","GET /metrics"]})json");
   }

@@ -117,6 +117,14 @@ class Server:
         return total
 
 
+def parse_rfc3339_ns(text):
+    """'2026-11-27T10:00:00.123Z' (as the API writes times) -> ns since the epoch."""
+    import calendar
+    base, _, frac = text.rstrip("Z").partition(".")
+    seconds = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    return seconds * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
+
+
 def wait_for(predicate, timeout=20, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -53,6 +53,18 @@ def test_kill9_loses_no_acknowledged_reading(binary):
             last[sensor] = max(last.get(sensor, 0), t)
         for sensor, t in list(last.items())[:10]:
             assert s.get_json("/api/v1/sensors/%s/latest" % sensor)["time_ns"] >= t
+        # The store answers for every acknowledged reading, exactly once.
+        stored = {}
+        for sensor in last:
+            doc = s.get_json("/api/v1/sensors/%s/readings?parameter=ph&from=1699999999000"
+                             "&to=1700001000000" % sensor)
+            for p in doc["series"][0]["points"]:
+                key = (sensor, aqw.parse_rfc3339_ns(p["time"]))
+                stored[key] = stored.get(key, 0) + 1
+        lost = [r for r in acknowledged if r not in stored]
+        twice = [k for k, n in stored.items() if n > 1]
+        assert not lost, "%d acknowledged readings not queryable, e.g. %s" % (len(lost), lost[:3])
+        assert not twice, "%d readings returned twice, e.g. %s" % (len(twice), twice[:3])
         s.stop()
         dump = subprocess.run([binary, "wal", "dump", "--data-dir", s.data_dir], check=True,
                               capture_output=True, text=True, timeout=120).stdout

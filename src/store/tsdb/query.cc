@@ -81,6 +81,12 @@ Status ReadSeries(BlockStore& store, const std::optional<OpenChunk>& head, const
   const std::int64_t lo = raw ? read.from_ns : BucketStart(read.from_ns, read.step_ns);
   const std::int64_t hi =
       raw ? read.to_ns : BucketStart(read.to_ns, read.step_ns) + (read.step_ns - 1);
+  // A stepped read could return every bucket of the range: refuse it before scanning anything.
+  if (!raw && (static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo)) /
+                      static_cast<std::uint64_t>(read.step_ns) >=
+                  read.max_points) {
+    return TooMany(read);
+  }
   const StoreLevel level = raw ? StoreLevel::kRaw : LevelForStep(read.step_ns);
   const std::int64_t level_step = level == StoreLevel::kRollup1h   ? kHourNs
                                   : level == StoreLevel::kRollup1m ? kMinuteNs
