@@ -257,6 +257,19 @@ std::vector<ConfigOption> BuildOptions() {
       "store.maintenance_interval",
       "How often retention runs; a series idle this long has its open chunk sealed",
       [](Config& c) -> std::int64_t& { return c.pipeline.store.maintenance_interval_ns; }));
+  o.push_back(
+      {"store.checkpoint_mb", "A shard checkpoints once its log has grown this many MiB",
+       [](Config& c, const std::string& v) -> Status {
+         long long mb = 0;
+         Status s = ParseInt("store.checkpoint_mb", v, 1, 1 << 20, &mb);
+         if (s.ok()) c.pipeline.store.checkpoint_bytes = static_cast<std::uint64_t>(mb) << 20;
+         return s;
+       },
+       [](const Config& c) { return std::to_string(c.pipeline.store.checkpoint_bytes >> 20); }});
+  o.push_back(DurationOption(
+      "store.checkpoint_interval",
+      "A shard with new writes checkpoints at least this often (bounds restart time)",
+      [](Config& c) -> std::int64_t& { return c.pipeline.store.checkpoint_interval_ns; }));
   o.push_back(NumberOption<std::size_t>(
       "store.block_cache_mb", "RocksDB block cache for sealed chunks, in MiB",
       [](Config& c) -> std::size_t& { return c.pipeline.store.block_cache_mb; }, 8, 1 << 20));

@@ -40,10 +40,17 @@ int RunServe(const Config& config) {
   }
   std::unique_ptr<Pipeline> pipeline = std::move(opened).value();
   RecoveryStats rec = pipeline->recovery();
-  spdlog::info("recovered {} readings ({} log records, {} torn bytes cut) in {:.3f} s",
-               rec.readings, rec.records, rec.truncated_bytes, rec.seconds);
-  metrics.AddCallbackGauge("aquawatch_recovery_seconds", "Time the last start spent replaying logs",
-                           "", [rec] { return rec.seconds; });
+  spdlog::info(
+      "recovered in {:.3f} s: checkpoints of {} sensors ({} bytes), then {} readings replayed "
+      "({} log records, {} torn bytes cut)",
+      rec.seconds, rec.checkpoint_sensors, rec.checkpoint_bytes, rec.readings, rec.records,
+      rec.truncated_bytes);
+  metrics.AddCallbackGauge("aquawatch_recovery_seconds",
+                           "Time the last start spent loading checkpoints and replaying logs", "",
+                           [rec] { return rec.seconds; });
+  metrics.AddCallbackGauge("aquawatch_recovery_checkpoint_sensors",
+                           "Sensors restored from checkpoints at the last start", "",
+                           [rec] { return static_cast<double>(rec.checkpoint_sensors); });
   metrics.AddCallbackGauge("aquawatch_recovery_readings", "Readings replayed at the last start", "",
                            [rec] { return static_cast<double>(rec.readings); });
 

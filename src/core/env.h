@@ -40,6 +40,10 @@ class Env {
   virtual bool Exists(const std::string& path) = 0;
   // Makes a newly created file's directory entry durable.
   virtual Status SyncDir(const std::string& dir) = 0;
+  // Atomically replaces `to` with `from` (rename(2)); durable after SyncDir.
+  virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
+  // Deletes a file; OK when it does not exist.
+  virtual Status RemoveFile(const std::string& path) = 0;
 };
 
 // The POSIX file system.

@@ -44,6 +44,13 @@ struct StoreOptions {
   // chunk is sealed.
   std::int64_t maintenance_interval_ns = 3'600'000'000'000LL;
   std::size_t block_cache_mb = 256;
+  // A shard checkpoints (docs/format/checkpoint.md) once its log has grown this much, or this
+  // long after the last checkpoint if anything was written; restart replays at most that much.
+  std::uint64_t checkpoint_bytes = 256ull << 20;
+  // Whether a clean Stop() checkpoints, so the next start replays nothing. Crash tests turn it
+  // off to stop like a crash would.
+  bool checkpoint_on_stop = true;
+  std::int64_t checkpoint_interval_ns = 600'000'000'000LL;
 };
 
 struct PipelineOptions {
@@ -105,6 +112,8 @@ struct SensorSnapshot {
 };
 
 struct RecoveryStats {
+  std::uint64_t checkpoint_bytes = 0;    // checkpoint files loaded
+  std::uint64_t checkpoint_sensors = 0;  // sensors they held
   std::uint64_t records = 0;
   std::uint64_t readings = 0;
   std::uint64_t truncated_bytes = 0;

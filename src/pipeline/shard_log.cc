@@ -1,5 +1,6 @@
 #include "pipeline/shard_log.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -82,10 +83,26 @@ class ShardLogImpl final : public ShardLog {
     header_.append(reinterpret_cast<const char*>(&crc), 4);
     // One write per record: header and payload are joined to keep the syscall count down.
     header_.append(payload);
+    appended_bytes_ += header_.size();
     return file_->Append(header_);
   }
 
   Status Sync() override { return file_ == nullptr ? Status::Ok() : file_->Sync(); }
+
+  Result<std::uint64_t> StartSegment() override {
+    if (file_ != nullptr) {
+      Status s = file_->Sync();
+      if (s.ok()) s = file_->Close();
+      if (!s.ok()) return s;
+      file_.reset();
+    }
+    // The next Append opens it (Roll); nothing is written until then.
+    return next_index_;
+  }
+
+  Status RemoveSegmentsBefore(std::uint64_t index) override;
+
+  std::uint64_t appended_bytes() const override { return appended_bytes_; }
 
  private:
   Status Roll() {
@@ -110,6 +127,7 @@ class ShardLogImpl final : public ShardLog {
   std::uint64_t next_index_;
   std::unique_ptr<WritableFile> file_;
   std::string header_;  // reused record buffer
+  std::uint64_t appended_bytes_ = 0;
 };
 
 Result<std::vector<std::pair<std::uint64_t, std::string>>> ListSegments(Env& env,
@@ -124,17 +142,35 @@ Result<std::vector<std::pair<std::uint64_t, std::string>>> ListSegments(Env& env
   return segments;
 }
 
+Status RemoveSegments(Env& env, const std::string& dir, std::uint64_t before) {
+  auto segments = ListSegments(env, dir);
+  if (!segments.ok()) return segments.status();
+  for (const auto& [index, path] : *segments) {
+    if (index >= before) continue;
+    Status s = env.RemoveFile(path);
+    if (!s.ok()) return s;
+  }
+  return env.SyncDir(dir);
+}
+
 }  // namespace
 
+Status ShardLogImpl::RemoveSegmentsBefore(std::uint64_t index) {
+  return RemoveSegments(env_, dir_, index);
+}
+
 Result<std::unique_ptr<ShardLog>> ShardLog::Open(
-    Env& env, const std::string& dir, const ShardLogOptions& options,
+    Env& env, const std::string& dir, const ShardLogOptions& options, std::uint64_t first_segment,
     const std::function<Status(std::string_view)>& replay, ShardLogRecovery* recovery) {
   Status s = env.CreateDirs(dir);
+  if (!s.ok()) return s;
+  // Segments a checkpoint covers may survive a crash between the checkpoint and their deletion.
+  s = RemoveSegments(env, dir, first_segment);
   if (!s.ok()) return s;
   auto segments = ListSegments(env, dir);
   if (!segments.ok()) return segments.status();
   ShardLogRecovery stats;
-  std::uint64_t next_index = 1;
+  std::uint64_t next_index = std::max<std::uint64_t>(1, first_segment);
   std::unique_ptr<WritableFile> tail;
   for (std::size_t i = 0; i < segments->size(); ++i) {
     const auto& [index, path] = (*segments)[i];

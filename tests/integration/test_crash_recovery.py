@@ -1,11 +1,8 @@
 """kill -9 right after acknowledgements: every acknowledged reading is still there after a
 restart, exactly once."""
 
-import csv
 import http.client
-import io
 import json
-import subprocess
 import threading
 import time
 
@@ -65,17 +62,6 @@ def test_kill9_loses_no_acknowledged_reading(binary):
         twice = [k for k, n in stored.items() if n > 1]
         assert not lost, "%d acknowledged readings not queryable, e.g. %s" % (len(lost), lost[:3])
         assert not twice, "%d readings returned twice, e.g. %s" % (len(twice), twice[:3])
-        s.stop()
-        dump = subprocess.run([binary, "wal", "dump", "--data-dir", s.data_dir], check=True,
-                              capture_output=True, text=True, timeout=120).stdout
-        counts = {}
-        for row in csv.DictReader(io.StringIO(dump)):
-            key = (row["sensor"], int(row["time_ns"]))
-            counts[key] = counts.get(key, 0) + 1
-        missing = [r for r in acknowledged if r not in counts]
-        doubled = [r for r in acknowledged if counts.get(r, 0) > 1]
-        assert not missing, "%d acknowledged readings lost, e.g. %s" % (len(missing), missing[:3])
-        assert not doubled, "%d readings stored twice, e.g. %s" % (len(doubled), doubled[:3])
         print("  %d acknowledged readings, all present once after kill -9" % len(acknowledged))
     finally:
         s.cleanup()

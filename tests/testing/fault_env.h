@@ -1,8 +1,12 @@
-// An Env that wraps the real one and lets a test hold or fail every Sync().
+// An Env that wraps the real one and lets a test hold or fail every Sync(), or simulate a power
+// cut that loses bytes written but not synced.
 #pragma once
 
 #include <condition_variable>
+#include <filesystem>
+#include <map>
 #include <mutex>
+#include <random>
 
 #include "core/env.h"
 
@@ -29,10 +33,44 @@ class FaultEnv : public Env {
     return syncs_;
   }
 
+  // From now on every write, sync, rename and delete fails, as if the machine had lost power
+  // at this instant; Crash() then decides what of the unsynced bytes survived.
+  void PowerOff(bool off) {
+    std::lock_guard lock(mu_);
+    off_ = off;
+  }
+
+  // A power cut: every file written through this Env keeps its synced bytes and a random part
+  // (possibly none) of what was written after the last sync. Files must be closed (their
+  // owners destroyed) before calling this.
+  void Crash(std::uint64_t seed) {
+    std::lock_guard lock(mu_);
+    std::mt19937_64 rng(seed);
+    for (auto& [path, f] : files_) {
+      if (f.written <= f.synced) continue;
+      std::uint64_t keep = f.synced + rng() % (f.written - f.synced + 1);
+      std::error_code ec;
+      std::filesystem::resize_file(path, keep, ec);
+      dropped_ += f.written - keep;
+      f.written = f.synced = keep;
+    }
+  }
+
+  // Unsynced bytes that Crash() has thrown away so far.
+  std::uint64_t dropped_bytes() {
+    std::lock_guard lock(mu_);
+    return dropped_;
+  }
+
   Result<std::unique_ptr<WritableFile>> OpenAppendable(const std::string& path) override {
     auto f = DefaultEnv().OpenAppendable(path);
     if (!f.ok()) return f.status();
-    return std::unique_ptr<WritableFile>(new File(*this, std::move(f).value()));
+    {
+      std::lock_guard lock(mu_);
+      std::uint64_t size = (*f)->Size();
+      files_[path] = {size, size};
+    }
+    return std::unique_ptr<WritableFile>(new File(*this, path, std::move(f).value()));
   }
   Result<std::string> ReadWholeFile(const std::string& p) override {
     return DefaultEnv().ReadWholeFile(p);
@@ -46,32 +84,71 @@ class FaultEnv : public Env {
   }
   bool Exists(const std::string& p) override { return DefaultEnv().Exists(p); }
   Status SyncDir(const std::string& d) override { return DefaultEnv().SyncDir(d); }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    std::lock_guard lock(mu_);
+    if (off_) return Status::IoError("power is off");
+    auto it = files_.find(from);
+    if (it != files_.end()) {
+      files_[to] = it->second;
+      files_.erase(it);
+    }
+    return DefaultEnv().RenameFile(from, to);
+  }
+  Status RemoveFile(const std::string& p) override {
+    std::lock_guard lock(mu_);
+    if (off_) return Status::IoError("power is off");
+    files_.erase(p);
+    return DefaultEnv().RemoveFile(p);
+  }
 
  private:
   class File : public WritableFile {
    public:
-    File(FaultEnv& env, std::unique_ptr<WritableFile> base) : env_(env), base_(std::move(base)) {}
-    Status Append(std::string_view d) override { return base_->Append(d); }
+    File(FaultEnv& env, std::string path, std::unique_ptr<WritableFile> base)
+        : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+    Status Append(std::string_view d) override {
+      {
+        std::lock_guard lock(env_.mu_);
+        if (env_.off_) return Status::IoError("power is off");
+      }
+      Status s = base_->Append(d);
+      std::lock_guard lock(env_.mu_);
+      auto it = env_.files_.find(path_);
+      if (s.ok() && it != env_.files_.end()) it->second.written += d.size();
+      return s;
+    }
     Status Sync() override {
       std::unique_lock lock(env_.mu_);
       ++env_.syncs_;
       env_.cv_.wait(lock, [&] { return !env_.held_; });
       if (env_.fail_) return Status::IoError("injected fsync failure");
+      if (env_.off_) return Status::IoError("power is off");
       lock.unlock();
-      return base_->Sync();
+      Status s = base_->Sync();
+      lock.lock();
+      auto it = env_.files_.find(path_);
+      if (s.ok() && it != env_.files_.end()) it->second.synced = it->second.written;
+      return s;
     }
     Status Close() override { return base_->Close(); }
     std::uint64_t Size() const override { return base_->Size(); }
 
    private:
     FaultEnv& env_;
+    std::string path_;  // renames of open files are not followed (the code renames closed ones)
     std::unique_ptr<WritableFile> base_;
   };
+  struct FileState {
+    std::uint64_t synced = 0, written = 0;
+  };
+  std::map<std::string, FileState> files_;
 
   std::mutex mu_;
   std::condition_variable cv_;
   bool held_ = false;
   bool fail_ = false;
+  bool off_ = false;
+  std::uint64_t dropped_ = 0;
   int syncs_ = 0;
 };
 

@@ -8,6 +8,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <fmt/format.h>
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 
 namespace aquawatch {
@@ -56,7 +58,20 @@ class RocksBlockStore final : public BlockStore {
  public:
   RocksBlockStore(const BlockStoreOptions& options, std::unique_ptr<rocksdb::DB> db,
                   std::vector<rocksdb::ColumnFamilyHandle*> handles)
-      : options_(options), db_(std::move(db)), handles_(std::move(handles)) {}
+      : options_(options), db_(std::move(db)), handles_(std::move(handles)) {
+    // The partitions that hold data, so a read over a wide range seeks only where data can be.
+    for (int level = 0; level < kStoreLevels; ++level) {
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), Family(static_cast<StoreLevel>(level))));
+      it->SeekToFirst();
+      if (!it->Valid() || it->key().size() < 4) continue;
+      first_partition_[level] = static_cast<std::uint32_t>(GetBigEndian(it->key().data(), 4));
+      it->SeekToLast();
+      if (it->Valid() && it->key().size() >= 4) {
+        last_partition_[level] = static_cast<std::uint32_t>(GetBigEndian(it->key().data(), 4));
+      }
+    }
+  }
 
   ~RocksBlockStore() override {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
@@ -66,6 +81,7 @@ class RocksBlockStore final : public BlockStore {
     rocksdb::WriteBatch batch;
     auto put = [&](StoreLevel level, std::string_view value) {
       if (value.empty()) return;
+      NotePartition(level, c.start_ns);
       batch.Put(Family(level), Key(level, c.sensor, c.parameter, c.start_ns),
                 rocksdb::Slice(value.data(), value.size()));
     };
@@ -95,8 +111,11 @@ class RocksBlockStore final : public BlockStore {
     const std::int64_t first_start =
         std::max<std::int64_t>(0, from_ns - options_.chunk_span_ns + 1);
     const std::int64_t span = options_.partition_span_ns[static_cast<int>(level)];
-    const auto first = static_cast<std::uint32_t>(first_start / span);
-    const auto last = static_cast<std::uint32_t>(to_ns / span);
+    const int l = static_cast<int>(level);
+    const auto first = std::max(static_cast<std::uint32_t>(first_start / span),
+                                first_partition_[l].load(std::memory_order_relaxed));
+    const auto last =
+        static_cast<std::uint32_t>(std::min<std::int64_t>(to_ns / span, last_partition_[l].load()));
     std::unique_ptr<rocksdb::Iterator> it;
     for (std::uint32_t part = first; part <= last; ++part) {
       std::string lo = SeriesKey(part, sensor, parameter, first_start);
@@ -134,9 +153,14 @@ class RocksBlockStore final : public BlockStore {
     s = FromRocks(db_->DeleteRange(rocksdb::WriteOptions(), Family(level), b, e),
                   "dropping old store partitions");
     if (!s.ok()) return s;
-    int dropped = static_cast<int>(end - dropped_before_[static_cast<int>(level)]);
-    dropped_before_[static_cast<int>(level)] = end;
-    return dropped > 0 ? dropped : 0;
+    const int l = static_cast<int>(level);
+    const std::uint32_t had = first_partition_[l].load();
+    std::uint32_t first = had;
+    while (first < end && !first_partition_[l].compare_exchange_weak(first, end)) {
+    }
+    return had < end && last_partition_[l].load() >= had
+               ? static_cast<int>(std::min(end, last_partition_[l].load() + 1) - had)
+               : 0;
   }
 
   std::uint64_t DiskBytes() override {
@@ -176,7 +200,20 @@ class RocksBlockStore final : public BlockStore {
   BlockStoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, then one per level
-  std::uint32_t dropped_before_[kStoreLevels] = {0, 0, 0};
+  void NotePartition(StoreLevel level, std::int64_t start_ns) {
+    const int l = static_cast<int>(level);
+    const auto p = static_cast<std::uint32_t>(start_ns / options_.partition_span_ns[l]);
+    std::uint32_t cur = first_partition_[l].load();
+    while (p < cur && !first_partition_[l].compare_exchange_weak(cur, p)) {
+    }
+    cur = last_partition_[l].load();
+    while (p > cur && !last_partition_[l].compare_exchange_weak(cur, p)) {
+    }
+  }
+
+  // [first, last] partitions that may hold data; first > last when empty.
+  std::atomic<std::uint32_t> first_partition_[kStoreLevels] = {~0u, ~0u, ~0u};
+  std::atomic<std::uint32_t> last_partition_[kStoreLevels] = {0, 0, 0};
 };
 
 }  // namespace

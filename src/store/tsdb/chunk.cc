@@ -60,6 +60,39 @@ void ChunkWriter::WriteBits(std::uint64_t bits, int n) {
   }
 }
 
+ChunkWriterState ChunkWriter::state() const {
+  return {t_,
+          delta_,
+          value_bits_,
+          static_cast<std::int8_t>(leading_),
+          static_cast<std::int8_t>(trailing_),
+          static_cast<std::uint8_t>(quality_),
+          static_cast<std::uint8_t>(free_bits_),
+          static_cast<std::uint16_t>(count_)};
+}
+
+Result<ChunkWriter> ChunkWriter::Resume(std::string_view bytes, const ChunkWriterState& st) {
+  auto header = ChunkReader::Open(bytes);
+  const bool empty = bytes.size() == 4 && st.count == 0;
+  if (!empty && !header.ok()) return header.status();
+  if ((!empty && header->size() != st.count) || st.free_bits > 7 || st.leading < -1 ||
+      st.leading > 31 || st.trailing < 0 || st.trailing > 63 || st.quality > 3 ||
+      (empty && st.free_bits != 0)) {
+    return Status::Corruption("chunk writer state does not match its chunk");
+  }
+  ChunkWriter w(static_cast<TimeUnit>(bytes[1]));
+  w.buf_.assign(bytes);
+  w.count_ = st.count;
+  w.t_ = st.t;
+  w.delta_ = st.delta;
+  w.value_bits_ = st.value_bits;
+  w.leading_ = st.leading;
+  w.trailing_ = st.trailing;
+  w.quality_ = static_cast<Quality>(st.quality);
+  w.free_bits_ = st.free_bits;
+  return w;
+}
+
 void ChunkWriter::WriteVarint(std::uint64_t v) {
   do {
     std::uint64_t group = v & 0x7F;

@@ -18,6 +18,15 @@ enum class TimeUnit : std::uint8_t { kMillis = 0, kMicros = 1, kNanos = 2 };
 
 inline constexpr std::size_t kMaxChunkSamples = 65535;
 
+// What a ChunkWriter needs besides its bytes to go on appending (head checkpoints).
+struct ChunkWriterState {
+  std::int64_t t = 0, delta = 0;
+  std::uint64_t value_bits = 0;
+  std::int8_t leading = -1, trailing = 0;
+  std::uint8_t quality = 0, free_bits = 0;
+  std::uint16_t count = 0;
+};
+
 class ChunkWriter {
  public:
   explicit ChunkWriter(TimeUnit unit);
@@ -28,6 +37,11 @@ class ChunkWriter {
   TimeUnit unit() const { return static_cast<TimeUnit>(buf_[1]); }
   // The chunk so far, valid until the next Append.
   std::string_view bytes() const { return buf_; }
+
+  ChunkWriterState state() const;
+  // A writer that continues the chunk `bytes` whose writer had `state`. Corruption when the two
+  // do not fit together.
+  static Result<ChunkWriter> Resume(std::string_view bytes, const ChunkWriterState& state);
 
  private:
   void WriteBits(std::uint64_t bits, int n);

@@ -182,6 +182,41 @@ Status ShardHead::SealIdle(const std::function<std::string_view(std::uint32_t)>&
   return Status::Ok();
 }
 
+void ShardHead::ForEachSeries(
+    const std::function<void(std::uint32_t, const SeriesCheckpoint&)>& fn) const {
+  for (std::uint32_t sensor = 0; sensor < series_.size(); ++sensor) {
+    for (const Series& s : series_[sensor]) {
+      SeriesCheckpoint c;
+      c.parameter = names_[s.name];
+      c.open = s.open;
+      c.touched = s.touched;
+      c.window_start = s.window_start;
+      c.newest_ns = s.newest_ns;
+      c.last_ns = s.last_ns;
+      if (s.open) {
+        c.writer = s.writer.state();
+        c.chunk = s.writer.bytes();
+      }
+      fn(sensor, c);
+    }
+  }
+}
+
+Status ShardHead::RestoreSeries(std::uint32_t sensor, const SeriesCheckpoint& c) {
+  Series& s = FindOrAdd(sensor, c.parameter);
+  s.open = c.open;
+  s.touched = c.touched;
+  s.window_start = c.window_start;
+  s.newest_ns = c.newest_ns;
+  s.last_ns = c.last_ns;
+  if (c.open) {
+    auto writer = ChunkWriter::Resume(c.chunk, c.writer);
+    if (!writer.ok()) return writer.status();
+    s.writer = std::move(writer).value();
+  }
+  return Status::Ok();
+}
+
 std::optional<OpenChunk> ShardHead::CopyOpen(std::uint32_t sensor,
                                              std::string_view parameter) const {
   const Series* s = Find(sensor, parameter);

@@ -50,6 +50,15 @@ struct OpenChunk {
   std::string bytes;
 };
 
+// One series' whole head state, for checkpoints (docs/format/checkpoint.md).
+struct SeriesCheckpoint {
+  std::string_view parameter;
+  bool open = false, touched = false;
+  std::int64_t window_start = 0, newest_ns = 0, last_ns = 0;
+  ChunkWriterState writer;
+  std::string_view chunk;  // the open chunk's bytes; empty when not open
+};
+
 class ShardHead {
  public:
   ShardHead(BlockStore& store, const HeadOptions& options);
@@ -76,6 +85,12 @@ class ShardHead {
   // Calls fn for every series with an open chunk (checkpoints).
   void ForEachOpen(const std::function<void(std::uint32_t sensor, std::string_view parameter,
                                             std::int64_t newest_ns, const OpenChunk&)>& fn) const;
+
+  void ForEachSeries(
+      const std::function<void(std::uint32_t sensor, const SeriesCheckpoint&)>& fn) const;
+  // Puts back one series as ForEachSeries showed it. Corruption when the chunk and its writer
+  // state disagree.
+  Status RestoreSeries(std::uint32_t sensor, const SeriesCheckpoint& c);
 
   const HeadStats& stats() const { return stats_; }
   const HeadOptions& options() const { return options_; }

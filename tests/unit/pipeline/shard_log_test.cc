@@ -26,7 +26,7 @@ std::vector<std::string> Replay(const std::string& dir, ShardLogRecovery* stats,
                                 Status* status = nullptr) {
   std::vector<std::string> payloads;
   auto log = ShardLog::Open(
-      DefaultEnv(), dir, {},
+      DefaultEnv(), dir, {}, 0,
       [&](std::string_view p) {
         payloads.emplace_back(p);
         return Status::Ok();
@@ -69,7 +69,7 @@ TEST(ShardLog, ReplaysEverySyncedRecordAfterReopen) {
   {
     ShardLogRecovery stats;
     auto log = ShardLog::Open(
-        DefaultEnv(), dir.path(), {}, [](std::string_view) { return Status::Ok(); }, &stats);
+        DefaultEnv(), dir.path(), {}, 0, [](std::string_view) { return Status::Ok(); }, &stats);
     ASSERT_TRUE(log.ok());
     for (int i = 0; i < 10; ++i) {
       std::string rec;
@@ -93,7 +93,8 @@ TEST(ShardLog, RollsSegmentsAndReadsThemInOrder) {
   options.segment_bytes = 4096;
   {
     auto log = ShardLog::Open(
-        DefaultEnv(), dir.path(), options, [](std::string_view) { return Status::Ok(); }, nullptr);
+        DefaultEnv(), dir.path(), options, 0, [](std::string_view) { return Status::Ok(); },
+        nullptr);
     ASSERT_TRUE(log.ok());
     for (int i = 0; i < 100; ++i) {
       std::string rec;
@@ -123,7 +124,7 @@ TEST(ShardLog, CutsATornTailAtEveryPossibleOffset) {
   std::string seed_dir = base.path() + "/seed";
   {
     auto log = ShardLog::Open(
-        DefaultEnv(), seed_dir, {}, [](std::string_view) { return Status::Ok(); }, nullptr);
+        DefaultEnv(), seed_dir, {}, 0, [](std::string_view) { return Status::Ok(); }, nullptr);
     ASSERT_TRUE(log.ok());
     ASSERT_TRUE((*log)->Append(rec1).ok());
     ASSERT_TRUE((*log)->Append(rec2).ok());
@@ -161,7 +162,8 @@ TEST(ShardLog, CorruptionInAnOlderSegmentFailsLoudly) {
   options.segment_bytes = 1024;
   {
     auto log = ShardLog::Open(
-        DefaultEnv(), dir.path(), options, [](std::string_view) { return Status::Ok(); }, nullptr);
+        DefaultEnv(), dir.path(), options, 0, [](std::string_view) { return Status::Ok(); },
+        nullptr);
     ASSERT_TRUE(log.ok());
     for (int i = 0; i < 30; ++i) {
       std::string rec;

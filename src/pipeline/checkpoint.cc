@@ -1,0 +1,101 @@
+#include "pipeline/checkpoint.h"
+
+#include "core/crc32c.h"
+
+namespace aquawatch {
+namespace {
+
+constexpr std::string_view kMagic = "AQWCKP01";
+constexpr std::size_t kRecordTarget = 1u << 20;
+
+}  // namespace
+
+Result<std::unique_ptr<CheckpointWriter>> CheckpointWriter::Create(Env& env, std::string dir,
+                                                                   std::string name) {
+  std::string tmp = dir + "/" + name + ".tmp";
+  Status s = env.RemoveFile(tmp);  // a leftover from a crash mid-checkpoint
+  if (!s.ok()) return s;
+  auto file = env.OpenAppendable(tmp);
+  if (!file.ok()) return file.status();
+  s = (*file)->Append(kMagic);
+  if (!s.ok()) return s;
+  return std::unique_ptr<CheckpointWriter>(
+      new CheckpointWriter(env, std::move(dir), std::move(name), std::move(file).value()));
+}
+
+std::string& CheckpointWriter::Entry(char type) {
+  if (!record_.empty() && (record_[0] != type || record_.size() >= kRecordTarget)) {
+    Status s = FlushRecord();
+    if (error_.ok()) error_ = s;
+  }
+  if (record_.empty()) record_.push_back(type);
+  return record_;
+}
+
+Status CheckpointWriter::FlushRecord() {
+  if (record_.empty()) return Status::Ok();
+  std::string header;
+  FieldWriter w(header);
+  w.Put<std::uint32_t>(static_cast<std::uint32_t>(record_.size()));
+  w.Put<std::uint32_t>(Crc32c(record_));
+  header.append(record_);
+  bytes_ += header.size();
+  record_.clear();
+  return file_->Append(header);
+}
+
+Status CheckpointWriter::Finish(std::uint64_t sensors, std::uint64_t series) {
+  Status s = FlushRecord();
+  if (s.ok()) s = error_;
+  if (s.ok()) {
+    record_.push_back('E');
+    FieldWriter w(record_);
+    w.Put<std::uint64_t>(sensors);
+    w.Put<std::uint64_t>(series);
+    s = FlushRecord();
+  }
+  if (s.ok()) s = file_->Sync();
+  if (s.ok()) s = file_->Close();
+  const std::string tmp = dir_ + "/" + name_ + ".tmp";
+  if (s.ok()) s = env_.RenameFile(tmp, dir_ + "/" + name_);
+  if (s.ok()) s = env_.SyncDir(dir_);
+  return s;
+}
+
+bool CheckpointReader::Next(char* type, std::string_view* entries) {
+  if (!status_.ok()) return false;
+  if (pos_ == 0) {
+    if (bytes_.substr(0, kMagic.size()) != kMagic) {
+      status_ = Status::Corruption("not a checkpoint (bad magic)");
+      return false;
+    }
+    pos_ = kMagic.size();
+  }
+  FieldReader header(bytes_.substr(pos_, 8));
+  const auto length = header.Get<std::uint32_t>();
+  const auto crc = header.Get<std::uint32_t>();
+  if (!header.ok() || length == 0 || bytes_.size() - pos_ - 8 < length) {
+    status_ = Status::Corruption("checkpoint ends without its end record at offset " +
+                                 std::to_string(pos_));
+    return false;
+  }
+  std::string_view payload = bytes_.substr(pos_ + 8, length);
+  if (Crc32c(payload) != crc) {
+    status_ = Status::Corruption("checkpoint record at offset " + std::to_string(pos_) +
+                                 " fails its CRC");
+    return false;
+  }
+  pos_ += 8 + length;
+  *type = payload[0];
+  *entries = payload.substr(1);
+  if (*type == 'E') {
+    end_ = *entries;
+    if (pos_ != bytes_.size()) {
+      status_ = Status::Corruption("bytes after the checkpoint's end record");
+    }
+    return false;
+  }
+  return true;
+}
+
+}  // namespace aquawatch
