@@ -6,6 +6,7 @@
 #include "api/alert_json.h"
 #include "api/json_writer.h"
 #include "api/readings_query.h"
+#include "api/sensor_json.h"
 
 namespace aquawatch {
 namespace {
@@ -125,10 +126,11 @@ void AppendSensorJson(std::string& out, const SensorSnapshot& s) {
 
 class ApiHandlerImpl final : public HttpHandler {
  public:
-  ApiHandlerImpl(Pipeline& pipeline, AlertManager& alerts, MetricsRegistry& metrics, Clock& clock,
-                 const ApiOptions& options)
+  ApiHandlerImpl(Pipeline& pipeline, AlertManager& alerts, Catalog& catalog,
+                 MetricsRegistry& metrics, Clock& clock, const ApiOptions& options)
       : pipeline_(pipeline),
         alerts_(alerts),
+        catalog_(catalog),
         metrics_(metrics),
         clock_(clock),
         options_(options),
@@ -146,6 +148,11 @@ class ApiHandlerImpl final : public HttpHandler {
     if (p == "/api/v1/readings") {
       return Write(std::move(req), std::move(respond), WriteFlavor::kJsonApi);
     }
+    constexpr std::string_view kSensors = "/api/v1/sensors/";
+    if (req.method == "PUT" && p.size() > kSensors.size() &&
+        p.compare(0, kSensors.size(), kSensors) == 0) {
+      return respond(PutSensor(std::string_view(p).substr(kSensors.size()), req));
+    }
     if (req.method != "GET" && req.method != "HEAD") {
       return respond(Error(405, fmt::format("{} is not allowed on {}", req.method, p)));
     }
@@ -161,7 +168,7 @@ class ApiHandlerImpl final : public HttpHandler {
       return respond(std::move(r));
     }
     if (p == "/api/v1/sensors") return respond(ListSensors(req));
-    constexpr std::string_view kSensors = "/api/v1/sensors/";
+    if (p == "/api/v1/profiles") return respond(ListProfiles());
     if (p.size() > kSensors.size() && p.compare(0, kSensors.size(), kSensors) == 0) {
       return respond(SensorRoute(std::string_view(p).substr(kSensors.size()), req));
     }
@@ -295,13 +302,55 @@ class ApiHandlerImpl final : public HttpHandler {
       return Error(400, fmt::format("sensor id \"{}\" {}", id, why));
     }
     if (what == "readings") return QueryReadings(pipeline_, id, req, clock_.NowNs());
-    if (what != "latest" && !what.empty()) {
+    if (what.empty()) return GetSensor(id);
+    if (what != "latest") {
       return Error(404, fmt::format("no route /api/v1/sensors/{{id}}/{}", what));
     }
     auto snap = pipeline_.Latest(id);
     if (!snap) return Error(404, fmt::format("sensor \"{}\" has sent no readings", id));
     std::string body;
     AppendSensorJson(body, *snap);
+    return Json(std::move(body));
+  }
+
+  // The catalog's record of a sensor (docs/api.md).
+  HttpResponse GetSensor(std::string_view id) {
+    auto record = catalog_.GetSensor(id);
+    if (!record.ok()) return Error(500, record.status().message());
+    if (!record->has_value()) return Error(404, fmt::format("no sensor \"{}\" in the catalog", id));
+    std::string body;
+    AppendSensorJson(body, **record);
+    return Json(std::move(body));
+  }
+
+  HttpResponse PutSensor(std::string_view rest, const HttpRequest& req) {
+    if (rest.find('/') != std::string_view::npos) {
+      return Error(405, "PUT is allowed on /api/v1/sensors/{id} only");
+    }
+    if (std::string_view why = SensorIdError(rest); !why.empty()) {
+      return Error(400, fmt::format("sensor id \"{}\" {}", rest, why));
+    }
+    auto update = ParseSensorUpdate(req.body);
+    if (!update.ok()) return Error(400, update.status().message());
+    auto record = catalog_.PutSensor(rest, *update, clock_.NowNs());
+    if (!record.ok()) {
+      return Error(record.status().code() == StatusCode::kInvalidArgument ? 400 : 500,
+                   record.status().message());
+    }
+    std::string body;
+    AppendSensorJson(body, *record);
+    return Json(std::move(body));
+  }
+
+  HttpResponse ListProfiles() {
+    auto profiles = catalog_.ListProfiles();
+    if (!profiles.ok()) return Error(500, profiles.status().message());
+    std::string body = R"({"profiles":[)";
+    for (std::size_t i = 0; i < profiles->size(); ++i) {
+      if (i > 0) body += ",";
+      AppendJsonString(body, (*profiles)[i]);
+    }
+    body += "]}";
     return Json(std::move(body));
   }
 
@@ -347,6 +396,7 @@ class ApiHandlerImpl final : public HttpHandler {
 
   Pipeline& pipeline_;
   AlertManager& alerts_;
+  Catalog& catalog_;
   MetricsRegistry& metrics_;
   Clock& clock_;
   ApiOptions options_;
@@ -358,9 +408,9 @@ class ApiHandlerImpl final : public HttpHandler {
 }  // namespace
 
 std::unique_ptr<HttpHandler> NewApiHandler(Pipeline& pipeline, AlertManager& alerts,
-                                           MetricsRegistry& metrics, Clock& clock,
+                                           Catalog& catalog, MetricsRegistry& metrics, Clock& clock,
                                            const ApiOptions& options) {
-  return std::make_unique<ApiHandlerImpl>(pipeline, alerts, metrics, clock, options);
+  return std::make_unique<ApiHandlerImpl>(pipeline, alerts, catalog, metrics, clock, options);
 }
 
 }  // namespace aquawatch

@@ -10,6 +10,7 @@
 #include "core/metrics.h"
 #include "ingest/ingest_channel.h"
 #include "pipeline/pipeline.h"
+#include "store/catalog/catalog.h"
 
 namespace aquawatch {
 
@@ -18,7 +19,7 @@ struct ApiOptions {
 };
 
 std::unique_ptr<HttpHandler> NewApiHandler(Pipeline& pipeline, AlertManager& alerts,
-                                           MetricsRegistry& metrics, Clock& clock,
+                                           Catalog& catalog, MetricsRegistry& metrics, Clock& clock,
                                            const ApiOptions& options);
 
 }  // namespace aquawatch

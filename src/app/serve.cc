@@ -17,6 +17,7 @@
 #include "ingest/mqtt_listener.h"
 #include "ingest/tcp_listener.h"
 #include "pipeline/pipeline.h"
+#include "store/catalog/catalog_feeder.h"
 
 namespace aquawatch {
 
@@ -39,6 +40,21 @@ int RunServe(const Config& config) {
     return 1;
   }
   std::unique_ptr<Pipeline> pipeline = std::move(opened).value();
+  // The catalog of sensors, fed by the shards' sightings (docs/format/catalog.md).
+  auto opened_catalog = Catalog::Open(config.pipeline.data_dir + "/catalog.db");
+  if (!opened_catalog.ok()) {
+    spdlog::critical("cannot open the catalog: {}", opened_catalog.status().ToString());
+    return 1;
+  }
+  std::unique_ptr<Catalog> catalog = std::move(opened_catalog).value();
+  CatalogFeeder feeder(*catalog);
+  pipeline->SetSightingSink(&feeder);
+  metrics.AddCallbackCounter("aquawatch_catalog_sightings_total",
+                             "Sightings of sensors written to the catalog", "",
+                             [&feeder] { return static_cast<double>(feeder.recorded()); });
+  metrics.AddCallbackCounter("aquawatch_catalog_sightings_dropped_total",
+                             "Sightings dropped because the catalog fell behind", "",
+                             [&feeder] { return static_cast<double>(feeder.dropped()); });
   RecoveryStats rec = pipeline->recovery();
   spdlog::info(
       "recovered in {:.3f} s: checkpoints of {} sensors ({} bytes), then {} readings replayed "
@@ -64,7 +80,8 @@ int RunServe(const Config& config) {
   auto work = boost::asio::make_work_guard(io);
   ApiOptions api_options;
   api_options.max_body_bytes = config.http.max_body_bytes;
-  std::unique_ptr<HttpHandler> api = NewApiHandler(*pipeline, alerts, metrics, clock, api_options);
+  std::unique_ptr<HttpHandler> api =
+      NewApiHandler(*pipeline, alerts, *catalog, metrics, clock, api_options);
   auto http = HttpServer::Start(io, config.http, *api, *hub);
   if (!http.ok()) {
     spdlog::critical("{}", http.status().ToString());
@@ -122,6 +139,7 @@ int RunServe(const Config& config) {
   if (tcp) tcp->Stop();
   if (mqtt) mqtt->Stop();
   pipeline->Stop();
+  feeder.Stop();  // writes the last sightings
   hub->CloseAll();
   alerts.RemoveListener(hub.get());
   work.reset();

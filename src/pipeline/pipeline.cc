@@ -75,6 +75,7 @@ struct SensorState {
   std::int64_t last_time_ns = std::numeric_limits<std::int64_t>::min();
   std::int64_t last_arrival_ns = 0;
   std::int64_t last_live_push_ns = 0;
+  std::int64_t last_sighting_ns = 0;  // arrival time of the last sighting sent to the catalog
   std::uint64_t readings = 0;
   std::array<double, kCanonicalParameterCount> latest;
   std::array<Level, kCanonicalParameterCount> levels{};
@@ -94,6 +95,9 @@ struct SensorState {
 // A QA/QC fault becomes a sensor-fault alert after this many rows in a row, and clears after as
 // many clean ones: one odd value is a spike, not a broken probe.
 constexpr std::uint8_t kFaultRows = 3;
+
+// A sensor is reported to the catalog on its first reading and then at most this often.
+constexpr std::int64_t kSightingIntervalNs = 60 * kNsPerSecond;
 
 struct ShardMetrics {
   Histogram* checkpoint_seconds;
@@ -522,6 +526,7 @@ class Shard {
   const HeadStats& head_stats() const { return head_.stats(); }
 
   void SetLiveValueListener(LiveValueListener* l) { live_ = l; }
+  void SetSightingSink(SightingSink* sink) { sightings_sink_ = sink; }
 
  private:
   static std::size_t RoundUpPow2(std::size_t n) {
@@ -704,6 +709,10 @@ class Shard {
         if (!status.ok()) break;
       }
     }
+    if (!sightings_.empty()) {
+      sightings_sink_->OnSightings(sightings_);
+      sightings_.clear();
+    }
     if (!status.ok()) unsynced_status_ = status;
     metrics_.group_readings->Observe(static_cast<double>(readings));
     unsynced_readings_ += readings;
@@ -769,6 +778,11 @@ class Shard {
       // the same alert twice.
       const bool in_order = batch.time_ns(i) > s.last_time_ns;
       RowVerdict verdict;
+      if (in_order && sightings_sink_ != nullptr &&
+          batch.arrival_ns - s.last_sighting_ns >= kSightingIntervalNs) {
+        s.last_sighting_ns = batch.arrival_ns;
+        Sight(batch, i);
+      }
       if (in_order) {
         UpdateLatest(batch, i, idx, s);
         if (options_.station_model != nullptr) verdict = Detect(batch, i, s);
@@ -788,6 +802,17 @@ class Shard {
     }
     if (out_of_order > 0) metrics_.out_of_order->Add(out_of_order);
     return Status::Ok();
+  }
+
+  void Sight(const ReadingBatch& batch, std::size_t i) {
+    SensorSighting& s = sightings_.emplace_back();
+    s.id = batch.sensor(i);
+    s.site = batch.site(i);
+    s.zone = batch.zone(i);
+    s.time_ns = batch.time_ns(i);
+    for (std::size_t f = batch.field_begin(i); f < batch.field_end(i); ++f) {
+      s.parameters.emplace_back(StoredName(batch, f));
+    }
   }
 
   // Latest values and threshold rules, for an in-order reading.
@@ -1003,6 +1028,8 @@ class Shard {
   std::condition_variable sleep_cv_;
   std::thread thread_;
   LiveValueListener* live_ = nullptr;
+  SightingSink* sightings_sink_ = nullptr;
+  std::vector<SensorSighting> sightings_;  // gathered during a group (shard thread only)
   std::vector<std::pair<std::string_view, double>> live_values_;
   // Written but not yet synced (shard thread only).
   std::vector<ShardWork*> unsynced_;
@@ -1237,6 +1264,10 @@ class PipelineImpl final : public Pipeline {
 
   void SetLiveValueListener(LiveValueListener* listener) override {
     for (auto& shard : shards_) shard->SetLiveValueListener(listener);
+  }
+
+  void SetSightingSink(SightingSink* sink) override {
+    for (auto& shard : shards_) shard->SetSightingSink(sink);
   }
 
   void Stop() override {

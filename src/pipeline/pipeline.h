@@ -25,6 +25,7 @@
 #include "detect/rules.h"
 #include "detect/station_detector.h"
 #include "pipeline/shard_log.h"
+#include "store/catalog/catalog.h"
 #include "store/tsdb/block_store.h"
 #include "store/tsdb/head.h"
 #include "store/tsdb/query.h"
@@ -151,6 +152,9 @@ class Pipeline {
 
   // REQUIRES: called before traffic starts; the listener outlives the pipeline.
   virtual void SetLiveValueListener(LiveValueListener* listener) = 0;
+  // Where shards report sensors seen (first reading, then at most once a minute per sensor).
+  // REQUIRES: called before traffic starts; the sink outlives the pipeline.
+  virtual void SetSightingSink(SightingSink* sink) = 0;
 
   // Stops taking batches, finishes the queued ones, joins the shard threads.
   virtual void Stop() = 0;

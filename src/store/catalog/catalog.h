@@ -49,6 +49,14 @@ struct SensorSighting {
   std::int64_t time_ns = 0;             // reading time
 };
 
+// Receives sightings from the pipeline's shard threads. Must not block.
+class SightingSink {
+ public:
+  virtual ~SightingSink() = default;
+  // May take (move from) the sightings; the caller clears the vector afterwards.
+  virtual void OnSightings(std::vector<SensorSighting>& sightings) = 0;
+};
+
 // A partial edit of a sensor: absent (nullopt) fields are left as they are.
 struct SensorUpdate {
   std::optional<std::string> name;

@@ -175,6 +175,12 @@ class RocksBlockStore final : public BlockStore {
     return total;
   }
 
+  std::uint64_t LevelBytes(StoreLevel level) override {
+    std::uint64_t v = 0;
+    db_->GetIntProperty(Family(level), "rocksdb.live-sst-files-size", &v);
+    return v;
+  }
+
   Status CompactAll() override {
     for (auto* h : handles_) {
       Status s = FromRocks(db_->Flush(rocksdb::FlushOptions(), h), "flushing the store");

@@ -62,6 +62,8 @@ class BlockStore {
   virtual Result<int> DropBefore(StoreLevel level, std::int64_t cutoff_ns) = 0;
   // Live bytes on disk (SST files plus WAL), for metrics and benchmarks.
   virtual std::uint64_t DiskBytes() = 0;
+  // Bytes of one level's SST files (benchmarks: what chunks and each roll-up cost).
+  virtual std::uint64_t LevelBytes(StoreLevel level) = 0;
   // Flushes memtables and compacts, so DiskBytes() shows the settled size (benchmarks only).
   virtual Status CompactAll() = 0;
 };

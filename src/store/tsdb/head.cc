@@ -7,6 +7,15 @@
 #include "store/tsdb/rollup.h"
 
 namespace aquawatch {
+namespace {
+
+// The shard thread is the only writer of the head's counters: a plain load and store is enough
+// for readers on other threads, and cheaper than a locked add on the hot path.
+void Bump(std::atomic<std::uint64_t>& counter) {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+}  // namespace
 
 Status ValidateHeadOptions(const HeadOptions& options) {
   if (options.chunk_span_ns < kMinuteNs || kHourNs % options.chunk_span_ns != 0) {
@@ -43,15 +52,16 @@ const ShardHead::Series* ShardHead::Find(std::uint32_t sensor, std::string_view 
 
 ShardHead::Series& ShardHead::FindOrAdd(std::uint32_t sensor, std::string_view parameter) {
   if (sensor >= series_.size()) series_.resize(sensor + 1);
-  std::uint16_t name = NameId(parameter);
+  // A sensor has a handful of series: comparing names beats hashing the parameter.
   for (Series& s : series_[sensor]) {
-    if (s.name == name) return s;
+    if (names_[s.name] == parameter) return s;
   }
+  std::uint16_t name = NameId(parameter);
   Series& s = series_[sensor].emplace_back();
   s.name = name;
   s.window_start = std::numeric_limits<std::int64_t>::min();
   s.newest_ns = std::numeric_limits<std::int64_t>::min();
-  stats_.series.fetch_add(1, std::memory_order_relaxed);
+  Bump(stats_.series);
   return s;
 }
 
@@ -83,21 +93,23 @@ Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
     }
     s.open = true;
     s.window_start = window;
+    s.unit_factor = UnitFactor(UnitFor(sample.t_ns));
     s.writer = ChunkWriter(UnitFor(sample.t_ns));
   } else if (window < s.window_start || !s.open) {
-    stats_.late.fetch_add(1, std::memory_order_relaxed);
+    Bump(stats_.late);
     return RewriteSealed(sensor_id, parameter, window, sample);
   }
-  const std::int64_t factor = UnitFactor(s.writer.unit());
+  // From the series, not the chunk's header: the header is a cache miss the hot path can skip.
+  const std::int64_t factor = s.unit_factor;
   if ((s.writer.size() == 0 || sample.t_ns > s.last_ns) && sample.t_ns % factor == 0) {
     // The hot path: in order and exact in the chunk's unit.
     Status st = s.writer.Append(sample.t_ns / factor, sample.value, sample.quality);
     if (!st.ok()) return st;  // only a full chunk, which Accepts() keeps out
     s.last_ns = sample.t_ns;
-    stats_.appended.fetch_add(1, std::memory_order_relaxed);
+    Bump(stats_.appended);
     return Status::Ok();
   }
-  if (sample.t_ns <= s.last_ns) stats_.late.fetch_add(1, std::memory_order_relaxed);
+  if (sample.t_ns <= s.last_ns) Bump(stats_.late);
   RebuildOpen(s, sample);
   return Status::Ok();
 }
@@ -106,8 +118,9 @@ void ShardHead::RebuildOpen(Series& s, const Sample& sample) {
   scratch_.clear();
   // The open chunk was written by this process: decoding it cannot fail.
   (void)DecodeChunk(s.writer.bytes(), scratch_);
-  if (MergeSample(scratch_, sample)) stats_.duplicates.fetch_add(1, std::memory_order_relaxed);
+  if (MergeSample(scratch_, sample)) Bump(stats_.duplicates);
   s.writer = WriterFor(scratch_);
+  s.unit_factor = UnitFactor(s.writer.unit());
   s.last_ns = scratch_.back().t_ns;
 }
 
@@ -120,7 +133,7 @@ Status ShardHead::Seal(std::string_view sensor_id, Series& s) {
   if (!st.ok()) return st;
   s.open = false;
   s.writer = ChunkWriter(TimeUnit::kMillis);  // frees the buffer
-  stats_.sealed.fetch_add(1, std::memory_order_relaxed);
+  Bump(stats_.sealed);
   return Status::Ok();
 }
 
@@ -136,13 +149,13 @@ Status ShardHead::RewriteSealed(std::string_view sensor_id, std::string_view par
                                             window, st.message()));
     }
   }
-  if (MergeSample(scratch_, sample)) stats_.duplicates.fetch_add(1, std::memory_order_relaxed);
+  if (MergeSample(scratch_, sample)) Bump(stats_.duplicates);
   if (scratch_.size() > kMaxChunkSamples) {
     return Status::InvalidArgument(fmt::format("window {} of {} {} already holds {} samples",
                                                window, sensor_id, parameter, kMaxChunkSamples));
   }
   std::string chunk = EncodeChunk(scratch_);
-  stats_.rewritten.fetch_add(1, std::memory_order_relaxed);
+  Bump(stats_.rewritten);
   return WriteSealed(sensor_id, parameter, window, chunk, scratch_);
 }
 
@@ -213,6 +226,7 @@ Status ShardHead::RestoreSeries(std::uint32_t sensor, const SeriesCheckpoint& c)
     auto writer = ChunkWriter::Resume(c.chunk, c.writer);
     if (!writer.ok()) return writer.status();
     s.writer = std::move(writer).value();
+    s.unit_factor = UnitFactor(s.writer.unit());
   }
   return Status::Ok();
 }

@@ -103,6 +103,7 @@ class ShardHead {
     std::int64_t window_start = 0;  // the open window, or the last one sealed
     std::int64_t newest_ns = 0;     // newest sample time this series has seen
     std::int64_t last_ns = 0;       // time of the open chunk's last sample
+    std::int64_t unit_factor = 1;   // ns per unit of the open chunk (its header is a cache miss)
     ChunkWriter writer{TimeUnit::kMillis};
   };
 

@@ -51,6 +51,36 @@ TEST(Rollup, RecordRoundTripsAndSkipsBadSamples) {
   EXPECT_FALSE(DecodeRollup("", kDay0, kMinuteNs, back).ok());
 }
 
+TEST(Rollup, ManyBucketsUseTheXorLayoutAndRoundTripExactly) {
+  std::vector<Sample> samples;
+  for (int i = 0; i < 1200; ++i) {
+    samples.push_back(
+        {kDay0 + i * kSec, 7.0 + (i % 13) * 0.01 + (i == 600 ? 1e300 : 0), Quality::kGood});
+  }
+  std::vector<RollupBucket> buckets;
+  BuildRollup(samples, kMinuteNs, buckets);
+  ASSERT_EQ(buckets.size(), 20u);
+  std::string record = EncodeRollup(kDay0, kMinuteNs, buckets);
+  EXPECT_EQ(record[0], 2);
+  EXPECT_LT(record.size(), 3u + 20 * 40);
+  std::vector<RollupBucket> back;
+  ASSERT_TRUE(DecodeRollup(record, kDay0, kMinuteNs, back).ok());
+  ASSERT_EQ(back.size(), 20u);
+  for (std::size_t i = 0; i < 20; ++i) {
+    EXPECT_EQ(back[i].start_ns, buckets[i].start_ns);
+    EXPECT_EQ(back[i].count, buckets[i].count);
+    EXPECT_EQ(back[i].min, buckets[i].min);
+    EXPECT_EQ(back[i].max, buckets[i].max);
+    EXPECT_EQ(back[i].sum, buckets[i].sum);
+    EXPECT_EQ(back[i].last, buckets[i].last);
+  }
+  for (std::size_t cut = 0; cut < record.size(); ++cut) {
+    back.clear();
+    EXPECT_FALSE(DecodeRollup(record.substr(0, cut), kDay0, kMinuteNs, back).ok()) << cut;
+    EXPECT_TRUE(back.empty());
+  }
+}
+
 TEST(Samples, MergeReplacesEqualTimesAndKeepsOrder) {
   std::vector<Sample> s = {{10, 1, Quality::kGood}, {30, 3, Quality::kGood}};
   EXPECT_FALSE(MergeSample(s, {20, 2, Quality::kGood}));
