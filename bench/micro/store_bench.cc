@@ -76,9 +76,12 @@ struct Probe {
   std::normal_distribution<double> noise{0, 1};
   double level[6] = {7.3, 0.3, 8.5, 12.0, 450, 0.8};
   const double step[6] = {0.01, 0.01, 0.01, 0.1, 1, 0.01};
+  // Readings as a probe sends them: decimal text like "7.31", i.e. the double nearest to
+  // q / 100 (not q * 0.01, which is a different double).
   double Next(int p) {
     level[p] += noise(rng) * step[p] * 0.2;
-    return std::round((level[p] + noise(rng) * step[p]) / step[p]) * step[p];
+    const double per_unit = std::round(1 / step[p]);
+    return std::round((level[p] + noise(rng) * step[p]) * per_unit) / per_unit;
   }
 };
 

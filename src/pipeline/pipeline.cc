@@ -226,6 +226,7 @@ class Shard {
       f.Put<std::uint8_t>(c.writer.quality);
       f.Put<std::uint8_t>(c.writer.free_bits);
       f.Put<std::uint16_t>(c.writer.count);
+      f.Put<std::int8_t>(c.writer.decimals);
       f.PutString32(c.chunk);
       ++series;
     });
@@ -375,6 +376,7 @@ class Shard {
             c.writer.quality = f.Get<std::uint8_t>();
             c.writer.free_bits = f.Get<std::uint8_t>();
             c.writer.count = f.Get<std::uint16_t>();
+            c.writer.decimals = f.Get<std::int8_t>();
             c.chunk = f.GetString32();
             if (!f.ok()) break;
             if (sensor >= sensors_.size() || c.parameter.empty()) {

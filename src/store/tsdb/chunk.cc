@@ -1,12 +1,17 @@
 #include "store/tsdb/chunk.h"
 
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 namespace aquawatch {
 namespace {
 
-constexpr std::uint8_t kVersion = 1;
+constexpr std::uint8_t kVersion = 1;         // XOR values
+constexpr std::uint8_t kDecimalVersion = 2;  // integer multiples of 10^-decimals
+
+constexpr double kPow10[kMaxDecimals + 1] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+constexpr double kMaxExactInteger = 9007199254740992.0;  // 2^53
 
 std::uint64_t ZigZag(std::int64_t v) {
   return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
@@ -39,10 +44,27 @@ std::int64_t WrapSub(std::int64_t a, std::int64_t b) {
 
 }  // namespace
 
-ChunkWriter::ChunkWriter(TimeUnit unit) {
-  buf_.push_back(static_cast<char>(kVersion));
+bool FitsDecimals(double value, int decimals) {
+  if (decimals < 0 || decimals > kMaxDecimals || !std::isfinite(value)) return false;
+  if (value == 0) return !std::signbit(value);  // -0 would come back as +0
+  const double scaled = value * kPow10[decimals];
+  if (!(std::fabs(scaled) <= kMaxExactInteger)) return false;
+  // The reader computes q / 10^decimals: the value fits when that gives back the same double.
+  return std::nearbyint(scaled) / kPow10[decimals] == value;
+}
+
+int DecimalsFor(double value) {
+  for (int d = 0; d <= kMaxDecimals; ++d) {
+    if (FitsDecimals(value, d)) return d;
+  }
+  return -1;
+}
+
+ChunkWriter::ChunkWriter(TimeUnit unit, int decimals) : decimals_(decimals) {
+  buf_.push_back(static_cast<char>(decimals >= 0 ? kDecimalVersion : kVersion));
   buf_.push_back(static_cast<char>(unit));
   buf_.append(2, '\0');
+  if (decimals >= 0) buf_.push_back(static_cast<char>(decimals));
 }
 
 void ChunkWriter::WriteBits(std::uint64_t bits, int n) {
@@ -68,20 +90,32 @@ ChunkWriterState ChunkWriter::state() const {
           static_cast<std::int8_t>(trailing_),
           static_cast<std::uint8_t>(quality_),
           static_cast<std::uint8_t>(free_bits_),
-          static_cast<std::uint16_t>(count_)};
+          static_cast<std::uint16_t>(count_),
+          static_cast<std::int8_t>(decimals_)};
 }
 
 Result<ChunkWriter> ChunkWriter::Resume(std::string_view bytes, const ChunkWriterState& st) {
   auto header = ChunkReader::Open(bytes);
-  const bool empty = bytes.size() == 4 && st.count == 0;
+  const std::size_t header_bytes = st.decimals >= 0 ? 5 : 4;
+  const bool empty = bytes.size() == header_bytes && st.count == 0;
   if (!empty && !header.ok()) return header.status();
+  const std::uint8_t version = bytes.size() >= 4 ? static_cast<std::uint8_t>(bytes[0]) : 0;
   if ((!empty && header->size() != st.count) || st.free_bits > 7 || st.leading < -1 ||
       st.leading > 31 || st.trailing < 0 || st.trailing > 63 || st.quality > 3 ||
-      (empty && st.free_bits != 0)) {
+      (empty && st.free_bits != 0) || st.decimals < -1 || st.decimals > kMaxDecimals ||
+      version != (st.decimals >= 0 ? kDecimalVersion : kVersion) ||
+      (st.decimals >= 0 && static_cast<std::uint8_t>(bytes[4]) != st.decimals)) {
     return Status::Corruption("chunk writer state does not match its chunk");
   }
-  ChunkWriter w(static_cast<TimeUnit>(bytes[1]));
+  ChunkWriter w(static_cast<TimeUnit>(bytes[1]), st.decimals);
   w.buf_.assign(bytes);
+  if (st.decimals >= 0) {
+    const double last = std::bit_cast<double>(st.value_bits);
+    if (st.count > 0 && !FitsDecimals(last, st.decimals)) {
+      return Status::Corruption("chunk writer state does not match its chunk");
+    }
+    w.q_ = static_cast<std::int64_t>(std::nearbyint(last * kPow10[st.decimals]));
+  }
   w.count_ = st.count;
   w.t_ = st.t;
   w.delta_ = st.delta;
@@ -104,10 +138,21 @@ void ChunkWriter::WriteVarint(std::uint64_t v) {
 Status ChunkWriter::Append(std::int64_t t, double value, Quality quality) {
   if (count_ >= kMaxChunkSamples) return Status::InvalidArgument("chunk is full");
   if (count_ > 0 && t < t_) return Status::InvalidArgument("sample is older than the chunk's last");
+  std::int64_t q = 0;
+  if (decimals_ >= 0) {
+    if (!FitsDecimals(value, decimals_)) {
+      return Status::InvalidArgument("value does not fit the chunk's decimals");
+    }
+    q = static_cast<std::int64_t>(std::nearbyint(value * kPow10[decimals_]));
+  }
   const std::uint64_t bits = Bits(value);
   if (count_ == 0) {
     WriteVarint(ZigZag(t));
-    WriteBits(bits, 64);
+    if (decimals_ >= 0) {
+      WriteVarint(ZigZag(q));
+    } else {
+      WriteBits(bits, 64);
+    }
     WriteBits(static_cast<std::uint64_t>(quality), 2);
   } else {
     // Timestamp.
@@ -135,7 +180,24 @@ Status ChunkWriter::Append(std::int64_t t, double value, Quality quality) {
     delta_ = delta;
     // Value.
     const std::uint64_t x = bits ^ value_bits_;
-    if (x == 0) {
+    if (decimals_ >= 0) {
+      const std::uint64_t zz = ZigZag(WrapSub(q, q_));
+      if (zz == 0) {
+        WriteBits(0b0, 1);
+      } else if (zz < (1u << 4)) {
+        WriteBits(0b10, 2);
+        WriteBits(zz, 4);
+      } else if (zz < (1u << 8)) {
+        WriteBits(0b110, 3);
+        WriteBits(zz, 8);
+      } else if (zz < (1u << 16)) {
+        WriteBits(0b1110, 4);
+        WriteBits(zz, 16);
+      } else {
+        WriteBits(0b1111, 4);
+        WriteBits(zz, 64);
+      }
+    } else if (x == 0) {
       WriteBits(0b0, 1);
     } else {
       int leading = std::countl_zero(x);
@@ -164,6 +226,7 @@ Status ChunkWriter::Append(std::int64_t t, double value, Quality quality) {
   }
   t_ = t;
   value_bits_ = bits;
+  q_ = q;
   quality_ = quality;
   ++count_;
   const auto n = static_cast<std::uint16_t>(count_);
@@ -173,7 +236,12 @@ Status ChunkWriter::Append(std::int64_t t, double value, Quality quality) {
 
 Result<ChunkReader> ChunkReader::Open(std::string_view bytes) {
   if (bytes.size() < 4) return Status::Corruption("chunk shorter than its 4-byte header");
-  if (static_cast<std::uint8_t>(bytes[0]) != kVersion) {
+  const auto version = static_cast<std::uint8_t>(bytes[0]);
+  if (version == kDecimalVersion &&
+      (bytes.size() < 5 || static_cast<std::uint8_t>(bytes[4]) > kMaxDecimals)) {
+    return Status::Corruption("version 2 chunk with a bad decimals byte");
+  }
+  if (version != kVersion && version != kDecimalVersion) {
     return Status::Corruption("unknown chunk version " +
                               std::to_string(static_cast<std::uint8_t>(bytes[0])));
   }
@@ -185,6 +253,10 @@ Result<ChunkReader> ChunkReader::Open(std::string_view bytes) {
   ChunkReader r(bytes);
   r.count_ = n;
   r.unit_ = static_cast<TimeUnit>(unit);
+  if (version == kDecimalVersion) {
+    r.decimals_ = static_cast<std::uint8_t>(bytes[4]);
+    r.bit_pos_ = 40;
+  }
   return r;
 }
 
@@ -235,7 +307,12 @@ bool ChunkReader::Next() {
     std::uint64_t zz = 0;
     if (!ReadVarint(&zz)) return Fail("first timestamp");
     t_ = UnZigZag(zz);
-    if (!ReadBits(64, &value_bits_)) return Fail("first value");
+    if (decimals_ >= 0) {
+      if (!ReadVarint(&zz)) return Fail("first value");
+      q_ = UnZigZag(zz);
+    } else if (!ReadBits(64, &value_bits_)) {
+      return Fail("first value");
+    }
     if (!ReadBits(2, &bits)) return Fail("first quality");
     quality_ = static_cast<Quality>(bits);
     ++read_;
@@ -263,8 +340,20 @@ bool ChunkReader::Next() {
   }
   t_ = WrapAdd(t_, delta_);
   // Value.
-  if (!ReadBits(1, &bits)) return Fail("value prefix");
-  if (bits == 1) {
+  if (decimals_ >= 0) {
+    int ones = 0;
+    while (ones < 4) {
+      if (!ReadBits(1, &bits)) return Fail("value prefix");
+      if (bits == 0) break;
+      ++ones;
+    }
+    static constexpr int kValuePayload[5] = {0, 4, 8, 16, 64};
+    std::uint64_t zz = 0;
+    if (ones > 0 && !ReadBits(kValuePayload[ones], &zz)) return Fail("value");
+    q_ = WrapAdd(q_, UnZigZag(zz));
+  } else if (!ReadBits(1, &bits)) {
+    return Fail("value prefix");
+  } else if (bits == 1) {
     if (!ReadBits(1, &bits)) return Fail("value prefix");
     if (bits == 1) {
       std::uint64_t leading = 0, meaningful = 0;
@@ -291,6 +380,9 @@ bool ChunkReader::Next() {
   return true;
 }
 
-double ChunkReader::value() const { return std::bit_cast<double>(value_bits_); }
+double ChunkReader::value() const {
+  if (decimals_ >= 0) return static_cast<double>(q_) / kPow10[decimals_];
+  return std::bit_cast<double>(value_bits_);
+}
 
 }  // namespace aquawatch

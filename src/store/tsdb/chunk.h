@@ -17,6 +17,14 @@ enum class Quality : std::uint8_t { kGood = 0, kSuspect = 1, kBad = 2, kMissing 
 enum class TimeUnit : std::uint8_t { kMillis = 0, kMicros = 1, kNanos = 2 };
 
 inline constexpr std::size_t kMaxChunkSamples = 65535;
+// Version 2 chunks hold values as integer multiples of 10^-decimals, decimals 0..kMaxDecimals.
+inline constexpr int kMaxDecimals = 9;
+
+// Whether `value` is exactly q / 10^decimals for an integer |q| <= 2^53, so a version 2 chunk
+// gives back the very same double. Never for NaN, infinities or -0.
+bool FitsDecimals(double value, int decimals);
+// The fewest decimals that fit `value`, or -1 when none does.
+int DecimalsFor(double value);
 
 // What a ChunkWriter needs besides its bytes to go on appending (head checkpoints).
 struct ChunkWriterState {
@@ -25,14 +33,18 @@ struct ChunkWriterState {
   std::int8_t leading = -1, trailing = 0;
   std::uint8_t quality = 0, free_bits = 0;
   std::uint16_t count = 0;
+  std::int8_t decimals = -1;  // -1: XOR values (version 1)
 };
 
 class ChunkWriter {
  public:
-  explicit ChunkWriter(TimeUnit unit);
-  // Appends a sample. InvalidArgument when `t` is before the last sample's or the chunk is full;
-  // nothing is appended then.
+  // decimals -1: values XOR-encoded (version 1, any double). 0..kMaxDecimals: values as integer
+  // multiples of 10^-decimals (version 2), far smaller for quantised sensor readings.
+  explicit ChunkWriter(TimeUnit unit, int decimals = -1);
+  // Appends a sample. InvalidArgument when `t` is before the last sample's, the chunk is full,
+  // or (version 2) the value does not fit the chunk's decimals; nothing is appended then.
   Status Append(std::int64_t t, double value, Quality quality = Quality::kGood);
+  int decimals() const { return decimals_; }
   std::size_t size() const { return count_; }
   TimeUnit unit() const { return static_cast<TimeUnit>(buf_[1]); }
   // The chunk so far, valid until the next Append.
@@ -54,6 +66,8 @@ class ChunkWriter {
   std::uint64_t value_bits_ = 0;
   int leading_ = -1, trailing_ = 0;  // -1: no window yet
   Quality quality_ = Quality::kGood;
+  int decimals_ = -1;
+  std::int64_t q_ = 0;  // version 2: the last value as an integer
 };
 
 class ChunkReader {
@@ -84,6 +98,8 @@ class ChunkReader {
   std::uint64_t value_bits_ = 0;
   int leading_ = -1, trailing_ = 0;
   Quality quality_ = Quality::kGood;
+  int decimals_ = -1;
+  std::int64_t q_ = 0;
   Status status_;
 };
 

@@ -94,7 +94,11 @@ Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
     s.open = true;
     s.window_start = window;
     s.unit_factor = UnitFactor(UnitFor(sample.t_ns));
-    s.writer = ChunkWriter(UnitFor(sample.t_ns));
+    // Quantised readings go in a decimal chunk; the series' last chunk tells how many decimals.
+    if (!FitsDecimals(sample.value, s.decimals)) {
+      s.decimals = static_cast<std::int8_t>(DecimalsFor(sample.value));
+    }
+    s.writer = ChunkWriter(UnitFor(sample.t_ns), s.decimals);
   } else if (window < s.window_start || !s.open) {
     Bump(stats_.late);
     return RewriteSealed(sensor_id, parameter, window, sample);
@@ -104,10 +108,14 @@ Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
   if ((s.writer.size() == 0 || sample.t_ns > s.last_ns) && sample.t_ns % factor == 0) {
     // The hot path: in order and exact in the chunk's unit.
     Status st = s.writer.Append(sample.t_ns / factor, sample.value, sample.quality);
-    if (!st.ok()) return st;  // only a full chunk, which Accepts() keeps out
-    s.last_ns = sample.t_ns;
+    if (st.ok()) {
+      s.last_ns = sample.t_ns;
+      Bump(stats_.appended);
+      return Status::Ok();
+    }
+    if (s.writer.size() >= kMaxChunkSamples) return st;  // full: Accepts() keeps this out
+    // Otherwise the value needs more decimals (or none fit): rebuilt below.
     Bump(stats_.appended);
-    return Status::Ok();
   }
   if (sample.t_ns <= s.last_ns) Bump(stats_.late);
   RebuildOpen(s, sample);
@@ -121,6 +129,7 @@ void ShardHead::RebuildOpen(Series& s, const Sample& sample) {
   if (MergeSample(scratch_, sample)) Bump(stats_.duplicates);
   s.writer = WriterFor(scratch_);
   s.unit_factor = UnitFactor(s.writer.unit());
+  s.decimals = static_cast<std::int8_t>(s.writer.decimals());
   s.last_ns = scratch_.back().t_ns;
 }
 
@@ -165,7 +174,10 @@ Status ShardHead::WriteSealed(std::string_view sensor_id, std::string_view param
   std::vector<RollupBucket> minute, hour;
   BuildRollup(samples, kMinuteNs, minute);
   BuildRollup(samples, kHourNs, hour);
-  std::string r1m = EncodeRollup(window, kMinuteNs, minute);
+  std::size_t aggregated = 0;
+  for (const RollupBucket& b : minute) aggregated += b.count;
+  std::string r1m = aggregated >= 2 * minute.size() ? EncodeRollup(window, kMinuteNs, minute)
+                                                    : std::string(kSeeRawRecord);
   std::string r1h = EncodeRollup(window, kHourNs, hour);
   return store_.Write({sensor_id, parameter, window, chunk, r1m, r1h});
 }
@@ -227,6 +239,7 @@ Status ShardHead::RestoreSeries(std::uint32_t sensor, const SeriesCheckpoint& c)
     if (!writer.ok()) return writer.status();
     s.writer = std::move(writer).value();
     s.unit_factor = UnitFactor(s.writer.unit());
+    s.decimals = static_cast<std::int8_t>(s.writer.decimals());
   }
   return Status::Ok();
 }

@@ -104,6 +104,7 @@ class ShardHead {
     std::int64_t newest_ns = 0;     // newest sample time this series has seen
     std::int64_t last_ns = 0;       // time of the open chunk's last sample
     std::int64_t unit_factor = 1;   // ns per unit of the open chunk (its header is a cache miss)
+    std::int8_t decimals = -1;      // decimals of the last chunk: the guess for the next one
     ChunkWriter writer{TimeUnit::kMillis};
   };
 

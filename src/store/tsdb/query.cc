@@ -99,13 +99,26 @@ Status ReadSeries(BlockStore& store, const std::optional<OpenChunk>& head, const
 
   // Sealed data of the level, in window order; then the head's window, unless it was sealed
   // meanwhile (the stored copy is then at least as new).
-  Status st = store.Scan(
-      level, read.sensor, read.parameter, lo, hi, [&](std::int64_t start, std::string_view value) {
-        if (!error.ok()) return;
-        if (head && start == head->start_ns) head_in_store = true;
-        error = level == StoreLevel::kRaw ? DecodeChunk(value, samples)
-                                          : DecodeRollup(value, start, level_step, buckets);
-      });
+  Status st = store.Scan(level, read.sensor, read.parameter, lo, hi,
+                         [&](std::int64_t start, std::string_view value) {
+                           if (!error.ok()) return;
+                           if (head && start == head->start_ns) head_in_store = true;
+                           if (level == StoreLevel::kRaw) {
+                             error = DecodeChunk(value, samples);
+                           } else if (value == kSeeRawRecord) {
+                             // Sparse data: the chunk itself is the roll-up's source.
+                             auto chunk = store.GetChunk(read.sensor, read.parameter, start);
+                             if (!chunk.ok()) {
+                               error = chunk.status();
+                             } else if (chunk->has_value()) {
+                               std::vector<Sample> raw;
+                               error = DecodeChunk(**chunk, raw);
+                               BuildRollup(raw, level_step, buckets);
+                             }
+                           } else {
+                             error = DecodeRollup(value, start, level_step, buckets);
+                           }
+                         });
   if (!st.ok()) return st;
   if (!error.ok()) return error;
   if (head && !head_in_store && head->start_ns <= hi) {

@@ -55,12 +55,27 @@ std::int64_t BucketStart(std::int64_t t_ns, std::int64_t step_ns) {
 
 void BuildRollup(const std::vector<Sample>& samples, std::int64_t step_ns,
                  std::vector<RollupBucket>& out) {
+  // Quantised values are summed as integers: the sum is exact, and being a short decimal itself
+  // it stores as compactly as the values (record version 2).
+  const int decimals = DecimalsForAll(samples);
+  const double scale = decimals >= 0 ? std::pow(10.0, decimals) : 1;
+  std::int64_t qsum = 0;
+  const std::size_t first = out.size();
+  auto close = [&] {
+    if (decimals >= 0 && out.size() > first) out.back().sum = static_cast<double>(qsum) / scale;
+    qsum = 0;
+  };
   for (const Sample& s : samples) {
     if (!Aggregated(s)) continue;
     std::int64_t start = BucketStart(s.t_ns, step_ns);
-    if (out.empty() || out.back().start_ns != start) out.push_back({start, 0, 0, 0, 0, 0});
+    if (out.size() == first || out.back().start_ns != start) {
+      close();
+      out.push_back({start, 0, 0, 0, 0, 0});
+    }
     out.back().Merge({start, 1, s.value, s.value, s.value, s.value});
+    if (decimals >= 0) qsum += static_cast<std::int64_t>(std::nearbyint(s.value * scale));
   }
+  close();
 }
 
 namespace {
@@ -89,7 +104,14 @@ std::string EncodeXor(std::int64_t base, std::int64_t step_ns,
   out.push_back(static_cast<char>(kRollupXor));
   Put<std::uint16_t>(out, static_cast<std::uint16_t>(buckets.size()));
   for (int c = 0; c < kColumns; ++c) {
-    ChunkWriter w(TimeUnit::kMillis);
+    // The fewest decimals that fit the whole column, or XOR values (-1).
+    int decimals = 0;
+    for (const RollupBucket& b : buckets) {
+      if (decimals < 0 || FitsDecimals(Column(b, c), decimals)) continue;
+      const int d = DecimalsFor(Column(b, c));
+      decimals = d < 0 ? -1 : std::max(decimals, d);
+    }
+    ChunkWriter w(TimeUnit::kMillis, decimals);
     for (const RollupBucket& b : buckets)
       (void)w.Append((b.start_ns - base) / step_ns, Column(b, c));
     Put<std::uint32_t>(out, static_cast<std::uint32_t>(w.bytes().size()));

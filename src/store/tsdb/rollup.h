@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "store/tsdb/samples.h"
+#include "store/tsdb/samples.h"  // also DecimalsForAll
 
 namespace aquawatch {
 
@@ -37,6 +37,11 @@ std::int64_t BucketStart(std::int64_t t_ns, std::int64_t step_ns);
 // Aggregates time-ordered samples into buckets of `step_ns`, appending to `out`.
 void BuildRollup(const std::vector<Sample>& samples, std::int64_t step_ns,
                  std::vector<RollupBucket>& out);
+
+// A one-byte record saying "no roll-up here: aggregate the raw chunk". Written at the 1-minute
+// level when a chunk has fewer than two samples per minute, where a roll-up would cost more
+// than the data it summarises (docs/format/store.md).
+inline constexpr std::string_view kSeeRawRecord = "\x03";
 
 std::string EncodeRollup(std::int64_t chunk_start_ns, std::int64_t step_ns,
                          const std::vector<RollupBucket>& buckets);

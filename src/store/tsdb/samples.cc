@@ -33,11 +33,22 @@ Status DecodeChunk(std::string_view chunk, std::vector<Sample>& out) {
   return reader->status();
 }
 
+int DecimalsForAll(const std::vector<Sample>& samples) {
+  int decimals = 0;
+  for (const Sample& s : samples) {
+    if (FitsDecimals(s.value, decimals)) continue;
+    const int d = DecimalsFor(s.value);
+    if (d < 0) return -1;
+    decimals = std::max(decimals, d);
+  }
+  return decimals;
+}
+
 ChunkWriter WriterFor(const std::vector<Sample>& samples) {
   TimeUnit unit = TimeUnit::kMillis;
   for (const Sample& s : samples) unit = FinerUnit(unit, UnitFor(s.t_ns));
   const std::int64_t factor = UnitFactor(unit);
-  ChunkWriter writer(unit);
+  ChunkWriter writer(unit, DecimalsForAll(samples));
   for (const Sample& s : samples) {
     // Cannot fail: the samples are in order, exact in `unit`, and few enough (REQUIRES).
     (void)writer.Append(s.t_ns / factor, s.value, s.quality);

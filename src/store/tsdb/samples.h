@@ -30,6 +30,9 @@ std::int64_t UnitFactor(TimeUnit unit);
 // Appends every sample of `chunk` to `out`, times converted to ns.
 Status DecodeChunk(std::string_view chunk, std::vector<Sample>& out);
 
+// The decimals a version 2 chunk needs to hold every value exactly, or -1 (XOR values).
+int DecimalsForAll(const std::vector<Sample>& samples);
+
 // A chunk writer holding `samples` (in time order), in the coarsest unit that fits them all, ready
 // for more appends. REQUIRES: samples.size() ≤ kMaxChunkSamples, times non-decreasing.
 ChunkWriter WriterFor(const std::vector<Sample>& samples);

@@ -124,5 +124,73 @@ TEST(Chunk, BadHeaderIsCorruption) {
   EXPECT_FALSE(ChunkReader::Open(std::string("\x01\x00\x00\x00", 4)).ok());
 }
 
+TEST(DecimalChunk, FitsDecimalsOnlyWhenTheValueComesBackExactly) {
+  EXPECT_EQ(DecimalsFor(7.0), 0);
+  EXPECT_EQ(DecimalsFor(7.23), 2);
+  EXPECT_EQ(DecimalsFor(-0.412), 3);
+  EXPECT_EQ(DecimalsFor(0.0), 0);
+  EXPECT_EQ(DecimalsFor(-0.0), -1);
+  EXPECT_EQ(DecimalsFor(std::nan("")), -1);
+  EXPECT_EQ(DecimalsFor(INFINITY), -1);
+  EXPECT_EQ(DecimalsFor(1e300), -1);      // beyond 2^53
+  EXPECT_EQ(DecimalsFor(0.1 + 0.2), -1);  // 0.30000000000000004 is not 0.3
+  EXPECT_EQ(DecimalsFor(1.0 / 3.0), -1);
+  EXPECT_TRUE(FitsDecimals(7.2, 5));
+  EXPECT_FALSE(FitsDecimals(7.25, 1));
+}
+
+TEST(DecimalChunk, RoundTripsQuantisedValuesInFewBits) {
+  std::vector<Sample> in;
+  std::mt19937 rng(3);
+  double level = 712;  // hundredths
+  for (int i = 0; i < 1000; ++i) {
+    level += static_cast<int>(rng() % 5) - 2;
+    double v = level / 100;
+    if (i == 500) v = -123456.78;  // a big jump each way
+    if (i == 700) v = 0;
+    in.push_back({1000LL * i, v, i % 97 == 0 ? Quality::kSuspect : Quality::kGood});
+  }
+  ChunkWriter w(TimeUnit::kMillis, 2);
+  for (const Sample& s : in) ASSERT_TRUE(w.Append(s.t, s.v, s.q).ok()) << s.v;
+  EXPECT_EQ(w.bytes()[0], 2);
+  // A value with more decimals is refused and leaves the chunk as it was.
+  const std::string before(w.bytes());
+  EXPECT_FALSE(w.Append(2'000'000, 7.125).ok());
+  EXPECT_FALSE(w.Append(2'000'000, std::nan("")).ok());
+  EXPECT_EQ(before, w.bytes());
+  auto out = Decode(w.bytes());
+  ASSERT_EQ(out.size(), in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    ASSERT_EQ(out[i].t, in[i].t);
+    ASSERT_EQ(std::bit_cast<std::uint64_t>(out[i].v), std::bit_cast<std::uint64_t>(in[i].v)) << i;
+    ASSERT_EQ(out[i].q, in[i].q);
+  }
+  // Small steps of the resolution cost a few bits: well under a byte per sample here.
+  EXPECT_LT(w.bytes().size(), in.size());
+  // Cut anywhere: corruption, never an over-read.
+  for (std::size_t cut = 0; cut < w.bytes().size(); ++cut) {
+    auto r = ChunkReader::Open(w.bytes().substr(0, cut));
+    if (!r.ok()) continue;
+    while (r->Next()) {
+    }
+    EXPECT_EQ(r->status().code(), StatusCode::kCorruption) << cut;
+  }
+}
+
+TEST(DecimalChunk, WriterResumesFromItsState) {
+  ChunkWriter w(TimeUnit::kMillis, 1);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(w.Append(i * 10, 7.0 + i * 0.1).ok());
+  auto resumed = ChunkWriter::Resume(w.bytes(), w.state());
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  for (int i = 10; i < 20; ++i) {
+    ASSERT_TRUE(w.Append(i * 10, 7.0 + i * 0.1).ok());
+    ASSERT_TRUE(resumed->Append(i * 10, 7.0 + i * 0.1).ok());
+  }
+  EXPECT_EQ(w.bytes(), resumed->bytes());
+  ChunkWriterState bad = w.state();
+  bad.decimals = 3;
+  EXPECT_FALSE(ChunkWriter::Resume(w.bytes(), bad).ok());
+}
+
 }  // namespace
 }  // namespace aquawatch

@@ -2,6 +2,7 @@
 // series reads, alone and against a simple in-memory model.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <map>
 #include <random>
@@ -217,6 +218,24 @@ TEST_F(StoreTest, LateAndDuplicateReadingsLastWriteWins) {
   ASSERT_EQ(minute.size(), 1u);
   EXPECT_EQ(minute[0].value, 8.0);
   EXPECT_EQ(minute[0].count, 7u);
+}
+
+TEST_F(StoreTest, ChunksSwitchToMoreDecimalsOrToXorAndKeepEveryValueExact) {
+  const double values[] = {7, 7.1, 7.15, 7.153, std::nan(""), 7.2, -0.0, 1.0 / 3};
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(Append(0, "ph", kDay0 + i * kSec, values[i]).ok());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Append(1, "ph", kDay0 + i * kSec, values[i]).ok());
+  auto xor_series = Read(0, "ph", kDay0, kDay0 + kHourNs);
+  ASSERT_EQ(xor_series.size(), 8u);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(xor_series[i].value),
+              std::bit_cast<std::uint64_t>(values[i]))
+        << i;
+  }
+  EXPECT_EQ(head_->CopyOpen(0, "ph")->bytes[0], 1);  // NaN forced the XOR layout
+  EXPECT_EQ(head_->CopyOpen(1, "ph")->bytes[0], 2);  // three decimals still fit
+  auto decimal = Read(1, "ph", kDay0, kDay0 + kHourNs);
+  ASSERT_EQ(decimal.size(), 4u);
+  EXPECT_EQ(decimal[3].value, 7.153);
 }
 
 TEST_F(StoreTest, LateWindowAndFullChunksAreRefusedUpFront) {
