@@ -58,10 +58,11 @@ struct PipelineOptions {
   std::string data_dir = "data";
   int shards = 2;
   int partitions = 64;
-  // Backpressure limits per shard: readings and batches queued but not yet durable.
-  // Small enough that a reading waits at most ~0.2 s in a full queue at 600 k readings/s per
-  // shard: an alert is never older than that when detection sees it.
-  std::size_t max_queued_readings = 1u << 17;
+  // Backpressure limits per shard: readings and batches queued but not yet durable. Small
+  // enough that a reading waits at most ~0.15 s in a full queue at the ~200 k readings/s a shard
+  // sustains with the store (docs/benchmarks.md): an alert is never older than that when
+  // detection sees it.
+  std::size_t max_queued_readings = 1u << 15;
   std::size_t max_queued_batches = 4096;  // rounded up to a power of two
   // A group commit takes at most this many readings before it writes and syncs.
   std::size_t max_group_readings = 1u << 16;

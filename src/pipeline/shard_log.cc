@@ -200,6 +200,13 @@ Result<std::unique_ptr<ShardLog>> ShardLog::Open(
       new ShardLogImpl(env, dir, options, next_index, /*file=*/nullptr));
 }
 
+Result<std::uint64_t> ScanShardLogSegment(std::string_view bytes,
+                                          const std::function<Status(std::string_view)>& visit) {
+  bool clean = false;
+  std::uint64_t records = 0;
+  return ScanSegment(bytes, "segment", visit, &clean, &records);
+}
+
 Status ReadShardLog(Env& env, const std::string& dir,
                     const std::function<Status(std::string_view)>& visit) {
   auto segments = ListSegments(env, dir);

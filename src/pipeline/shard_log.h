@@ -53,6 +53,11 @@ class ShardLog {
   virtual ~ShardLog() = default;
 };
 
+// Calls `visit` with each intact record of one segment's bytes; returns the offset just past the
+// last intact record (the WAL fuzz target feeds it arbitrary bytes).
+Result<std::uint64_t> ScanShardLogSegment(std::string_view bytes,
+                                          const std::function<Status(std::string_view)>& visit);
+
 // Reads every intact record of the log in `dir` without modifying it (for `aquawatch wal dump`).
 Status ReadShardLog(Env& env, const std::string& dir,
                     const std::function<Status(std::string_view payload)>& visit);

@@ -25,7 +25,7 @@ inline constexpr int kStoreLevels = 3;
 const char* StoreLevelName(StoreLevel level);
 
 struct BlockStoreOptions {
-  std::int64_t chunk_span_ns = 20 * 60'000'000'000LL;
+  std::int64_t chunk_span_ns = 3'600'000'000'000LL;  // docs/format/store.md: why one hour
   // Partition span per level (docs/format/store.md).
   std::int64_t partition_span_ns[kStoreLevels] = {86'400'000'000'000LL, 86'400'000'000'000LL,
                                                   32 * 86'400'000'000'000LL};

@@ -28,7 +28,7 @@ namespace aquawatch {
 
 struct HeadOptions {
   // Must divide one hour (so roll-up buckets never straddle chunks); see ValidateHeadOptions.
-  std::int64_t chunk_span_ns = 20 * 60'000'000'000LL;
+  std::int64_t chunk_span_ns = 3'600'000'000'000LL;  // docs/format/store.md: why one hour
   // How far behind a series' newest reading a late one is still accepted.
   std::int64_t late_window_ns = 3'600'000'000'000LL;
 };
