@@ -103,7 +103,8 @@ void BM_StoreAppend(benchmark::State& state) {
     for (std::uint32_t i = 0; i < sensors; ++i) {
       for (int p = 0; p < 6; ++p) {
         const double v = values_ring[next++ & (kRing - 1)];
-        Status st = s.head->Append(i, s.ids[i], kParams[p], {t, v, Quality::kGood});
+        Status st = s.head->Append(i, s.ids[i], kParams[p], {t, v, Quality::kGood},
+                                   static_cast<std::size_t>(p));
         if (!st.ok()) state.SkipWithError(st.ToString().c_str());
       }
     }

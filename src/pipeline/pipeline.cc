@@ -857,8 +857,9 @@ class Shard {
           q = Quality::kSuspect;
         }
       }
-      Status st = head_.Append(idx, batch.sensor(i), StoredName(batch, f),
-                               {batch.time_ns(i), batch.field_value(f), q});
+      Status st =
+          head_.Append(idx, batch.sensor(i), StoredName(batch, f),
+                       {batch.time_ns(i), batch.field_value(f), q}, f - batch.field_begin(i));
       if (st.code() == StatusCode::kInvalidArgument) {
         // Only a window past 65,535 samples (docs/format/store.md); refused before the log
         // whenever the head could tell.

@@ -50,10 +50,16 @@ const ShardHead::Series* ShardHead::Find(std::uint32_t sensor, std::string_view 
   return nullptr;
 }
 
-ShardHead::Series& ShardHead::FindOrAdd(std::uint32_t sensor, std::string_view parameter) {
+ShardHead::Series& ShardHead::FindOrAdd(std::uint32_t sensor, std::string_view parameter,
+                                        std::size_t slot_hint) {
   if (sensor >= series_.size()) series_.resize(sensor + 1);
+  std::vector<Series>& mine = series_[sensor];
+  // Readings of a sensor list their parameters in the same order every time.
+  if (slot_hint < mine.size() && names_[mine[slot_hint].name] == parameter) {
+    return mine[slot_hint];
+  }
   // A sensor has a handful of series: comparing names beats hashing the parameter.
-  for (Series& s : series_[sensor]) {
+  for (Series& s : mine) {
     if (names_[s.name] == parameter) return s;
   }
   std::uint16_t name = NameId(parameter);
@@ -81,8 +87,8 @@ bool ShardHead::Accepts(std::uint32_t sensor, std::string_view parameter, std::i
 }
 
 Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
-                         std::string_view parameter, const Sample& sample) {
-  Series& s = FindOrAdd(sensor, parameter);
+                         std::string_view parameter, const Sample& sample, std::size_t slot_hint) {
+  Series& s = FindOrAdd(sensor, parameter, slot_hint);
   s.touched = true;
   const std::int64_t window = BucketStart(sample.t_ns, options_.chunk_span_ns);
   if (sample.t_ns > s.newest_ns) s.newest_ns = sample.t_ns;

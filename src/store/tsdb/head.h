@@ -69,8 +69,10 @@ class ShardHead {
 
   // Stores one value of the shard's sensor number `sensor`. Errors come from the block store;
   // the head itself never refuses a value that Accepts() allowed.
+  // `slot_hint`: where this parameter probably is among the sensor's series (its position in
+  // the reading); a right guess saves the search, a wrong one costs nothing.
   Status Append(std::uint32_t sensor, std::string_view sensor_id, std::string_view parameter,
-                const Sample& sample);
+                const Sample& sample, std::size_t slot_hint = 0);
 
   // Seals every open chunk that had no value since the previous call (the shard calls it once
   // per maintenance interval, so a series idle that long gives its memory back).
@@ -110,7 +112,7 @@ class ShardHead {
 
   std::uint16_t NameId(std::string_view parameter);
   const Series* Find(std::uint32_t sensor, std::string_view parameter) const;
-  Series& FindOrAdd(std::uint32_t sensor, std::string_view parameter);
+  Series& FindOrAdd(std::uint32_t sensor, std::string_view parameter, std::size_t slot_hint = 0);
   Status Seal(std::string_view sensor_id, Series& s);
   // Puts a sample into the open chunk out of order (late, duplicate, or a finer time unit).
   void RebuildOpen(Series& s, const Sample& sample);
