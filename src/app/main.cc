@@ -135,7 +135,9 @@ int Main(int argc, char** argv) {
 
   CLI::App* wal = app.add_subcommand("wal", "Shard log tools");
   wal->require_subcommand(1);
-  CLI::App* dump = wal->add_subcommand("dump", "Print every reading in the shard logs as CSV");
+  CLI::App* dump = wal->add_subcommand(
+      "dump",
+      "Print the readings still in the shard logs (those after the last checkpoint) as CSV");
   std::string dump_dir = "data";
   dump->add_option("--data-dir", dump_dir, "Data directory of a stopped server")
       ->capture_default_str();
