@@ -10,6 +10,7 @@
 
 #include "api/json_writer.h"
 #include "core/env.h"
+#include "core/profiles.h"
 #include "detect/replay.h"
 #include "detect/station_detector.h"
 #include "ingest/decode/decode.h"
@@ -267,8 +268,11 @@ std::optional<std::int64_t> ParseBound(const std::string& text, std::string_view
 }  // namespace
 
 const std::vector<std::string>& ReplayProfiles() {
-  static const std::vector<std::string> kProfiles = {"drinking_water", "distribution",
-                                                     "surface_water", "groundwater", "wastewater"};
+  static const std::vector<std::string> kProfiles = [] {
+    std::vector<std::string> names;
+    for (const SiteProfile& p : kSiteProfiles) names.emplace_back(p.name);
+    return names;
+  }();
   return kProfiles;
 }
 

@@ -22,13 +22,13 @@ struct ReplayCommandOptions {
   std::string time_column;          // empty: the first column
   std::vector<std::string> params;  // empty: every column but time and labels
   std::string date_order = "auto";  // auto | mdy | dmy, for slash dates
-  std::string profile = "drinking_water";
-  std::string score_from;        // RFC 3339; empty: from the first row
-  std::string score_to;          // RFC 3339, exclusive; empty: to the last row
-  std::string output;            // per-row CSV; empty: none
-  std::string events;            // detected events CSV; empty: none
-  std::vector<std::string> set;  // DetectorTuning overrides, key=value
-  std::string json;              // summary as JSON; empty: none
+  std::string profile = "treated_drinking_water";  // core/profiles.h
+  std::string score_from;                          // RFC 3339; empty: from the first row
+  std::string score_to;                            // RFC 3339, exclusive; empty: to the last row
+  std::string output;                              // per-row CSV; empty: none
+  std::string events;                              // detected events CSV; empty: none
+  std::vector<std::string> set;                    // DetectorTuning overrides, key=value
+  std::string json;                                // summary as JSON; empty: none
 };
 
 // The detection profiles `--profile` accepts (recorded in the summary; profiles land later).

@@ -16,31 +16,11 @@
 #include <unordered_set>
 #include <utility>
 
+#include "core/profiles.h"
 #include "core/reading.h"
 
 namespace aquawatch {
 namespace {
-
-struct ProfileSeed {
-  const char* name;
-  const char* description;
-};
-constexpr std::array<ProfileSeed, 5> kProfileSeeds = {{
-    {"treated_drinking_water",
-     "Finished water leaving a treatment plant: tight pH, turbidity and chlorine residual "
-     "limits."},
-    {"distribution_network",
-     "Mains, reservoirs and service points between the plant and the tap: residual decay, "
-     "discolouration, intrusion."},
-    {"raw_surface_water",
-     "Rivers, lakes and reservoirs before treatment: wide natural ranges, storm turbidity, "
-     "seasonal oxygen and temperature."},
-    {"groundwater",
-     "Wells and boreholes: stable temperature and conductivity, where slow drift and intrusion "
-     "matter more than spikes."},
-    {"wastewater_effluent",
-     "Treated wastewater at the discharge point, checked against permit limits."},
-}};
 
 // Schema version 1, exactly as docs/format/catalog.md describes it.
 constexpr const char* kSchemaV1 = R"sql(
@@ -516,7 +496,7 @@ Status CatalogImpl::CreateOrCheckSchema() {
         !s.ok()) {
       return s;
     }
-    for (const ProfileSeed& p : kProfileSeeds) {
+    for (const SiteProfile& p : kSiteProfiles) {
       Run r(seed);
       r.Text(1, p.name).Text(2, p.description);
       if (Status s = Exec(r, "seeding profiles"); !s.ok()) return s;
