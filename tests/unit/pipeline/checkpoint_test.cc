@@ -2,6 +2,7 @@
 // a power cut at any point loses no acknowledged reading, and damage refuses the start.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "alert/alert_manager.h"
 #include "pipeline/checkpoint.h"
@@ -186,7 +188,10 @@ TEST(Checkpoint, PowerCutsLoseNoAcknowledgedReading) {
       int submitted = 0;
       std::atomic<int> finished{0};
       for (int i = 0; i < batches; ++i) {
-        if (i == cut_at) env.PowerOff(true);
+        // The cut comes while a sync is in progress, so some written bytes are surely unsynced.
+        const bool cut_now = i == cut_at;
+        const int syncs_before = env.syncs();
+        if (cut_now) env.Hold();
         std::vector<Row> rows;
         for (int r = 0; r < 5; ++r) {
           std::string sensor = "p" + std::to_string(rng() % 12);
@@ -202,6 +207,13 @@ TEST(Checkpoint, PowerCutsLoseNoAcknowledgedReading) {
           ++finished;
         });
         if (s.ok()) ++submitted;
+        if (cut_now) {
+          for (int w = 0; w < 2000 && env.syncs() == syncs_before; ++w) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          }
+          env.PowerOff(true);
+          env.Release();
+        }
       }
       p->Stop();
       EXPECT_EQ(finished.load(), submitted);
