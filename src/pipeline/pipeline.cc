@@ -596,6 +596,7 @@ class Shard {
       WriteAndApply(group, readings, record);
       if (NanosUntilSyncDue() == 0) SyncAndAcknowledge();
       MaybeSealIdle();
+      MaybeCheckpoint(false);  // also under sustained load, when the queue never runs dry
     }
   }
 
