@@ -16,6 +16,7 @@
 #include "pipeline/checkpoint.h"
 #include "pipeline/pipeline.h"
 #include "testing/fault_env.h"
+#include "testing/submit.h"
 #include "testing/temp_dir.h"
 
 namespace aquawatch {
@@ -38,12 +39,7 @@ ReadingBatch Batch(const std::vector<Row>& rows) {
   return b;
 }
 
-Status SubmitAndWait(Pipeline& p, const ReadingBatch& b) {
-  std::promise<Status> done;
-  Status s = p.Submit(b, [&](const WriteResult& r) { done.set_value(r.status); });
-  if (!s.ok()) return s;
-  return done.get_future().get();
-}
+using testing::SubmitAndWait;
 
 std::map<std::int64_t, double> Stored(const Pipeline& p, const std::string& sensor,
                                       std::string_view parameter = "free_chlorine_mg_l") {

@@ -10,6 +10,7 @@
 #include "pipeline/bounded_queue.h"
 #include "pipeline/pipeline.h"
 #include "testing/fault_env.h"
+#include "testing/submit.h"
 #include "testing/temp_dir.h"
 
 namespace aquawatch {
@@ -28,13 +29,7 @@ ReadingBatch Readings(const std::vector<std::tuple<std::string, std::int64_t, do
   return b;
 }
 
-// Submits and waits for durability.
-Status SubmitAndWait(Pipeline& p, const ReadingBatch& b) {
-  std::promise<Status> done;
-  Status s = p.Submit(b, [&](const WriteResult& r) { done.set_value(r.status); });
-  if (!s.ok()) return s;
-  return done.get_future().get();
-}
+using testing::SubmitAndWait;
 
 struct Fixture {
   testing::TempDir dir;
