@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "api/json_writer.h"
+#include "core/duration.h"
 #include "ingest/decode/decode.h"
 
 namespace aquawatch {
@@ -108,18 +109,6 @@ class TimeFormatter {
   std::string prefix_;
 };
 
-std::string FormatStep(std::int64_t ns) {
-  static const std::pair<const char*, std::int64_t> kUnits[] = {{"d", 86'400'000'000'000LL},
-                                                                {"h", 3'600'000'000'000LL},
-                                                                {"m", 60'000'000'000LL},
-                                                                {"s", 1'000'000'000LL},
-                                                                {"ms", kMsNs}};
-  for (auto [unit, size] : kUnits) {
-    if (ns % size == 0) return fmt::format("{}{}", ns / size, unit);
-  }
-  return fmt::format("{}ns", ns);
-}
-
 }  // namespace
 
 Result<std::int64_t> ParseQueryTime(std::string_view text) {
@@ -140,19 +129,9 @@ Result<std::int64_t> ParseQueryTime(std::string_view text) {
 }
 
 Result<std::int64_t> ParseStep(std::string_view text) {
-  static const std::pair<std::string_view, std::int64_t> kUnits[] = {{"ms", kMsNs},
-                                                                     {"s", 1'000'000'000LL},
-                                                                     {"m", 60'000'000'000LL},
-                                                                     {"h", 3'600'000'000'000LL},
-                                                                     {"d", 86'400'000'000'000LL}};
-  std::int64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-  if (ec == std::errc() && n > 0) {
-    for (auto [name, size] : kUnits) {
-      if (unit == name && n <= 366 * 86'400'000'000'000LL / size) return n * size;
-    }
-  }
+  constexpr std::int64_t kMaxStep = 366 * 86'400'000'000'000LL;
+  std::optional<std::int64_t> ns = ParseDuration(text);
+  if (ns && *ns > 0 && *ns <= kMaxStep) return *ns;
   return Status::InvalidArgument(fmt::format(
       "step \"{}\" must be a positive count and a unit (ms, s, m, h, d) of at most 366d, e.g. "
       "1m",
@@ -266,7 +245,7 @@ HttpResponse QueryReadings(const Pipeline& pipeline, std::string_view sensor,
   if (raw) {
     b += "null";
   } else {
-    AppendJsonString(b, FormatStep(read.step_ns));
+    AppendJsonString(b, FormatDuration(read.step_ns));
   }
   AppendJsonKey(b, "agg");
   if (raw) {

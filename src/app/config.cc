@@ -8,6 +8,9 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
+
+#include "core/duration.h"
 
 namespace aquawatch {
 namespace {
@@ -69,45 +72,18 @@ std::string PrecisionName(Precision p) {
   return "ns";
 }
 
-// Durations as an integer and a unit: 90s, 20m, 1h, 30d; "0" alone means zero.
-Status ParseDuration(const std::string& key, const std::string& text, std::int64_t* out_ns) {
-  static const std::pair<char, std::int64_t> kUnits[] = {{'s', 1'000'000'000LL},
-                                                         {'m', 60'000'000'000LL},
-                                                         {'h', 3'600'000'000'000LL},
-                                                         {'d', 86'400'000'000'000LL}};
-  if (text == "0") {
-    *out_ns = 0;
-    return Status::Ok();
-  }
-  long long n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec == std::errc() && n >= 0 && end + 1 == text.data() + text.size()) {
-    for (auto [unit, ns] : kUnits) {
-      if (*end == unit && n <= std::numeric_limits<std::int64_t>::max() / ns) {
-        *out_ns = n * ns;
-        return Status::Ok();
-      }
-    }
-  }
-  return Status::InvalidArgument(fmt::format(
-      "{}: expected a duration like 90s, 20m, 1h or 30d (or 0), got \"{}\"", key, text));
-}
-
-std::string FormatDuration(std::int64_t ns) {
-  if (ns == 0) return "0";
-  static const std::pair<char, std::int64_t> kUnits[] = {
-      {'d', 86'400'000'000'000LL}, {'h', 3'600'000'000'000LL}, {'m', 60'000'000'000LL}};
-  for (auto [unit, size] : kUnits) {
-    if (ns % size == 0) return fmt::format("{}{}", ns / size, unit);
-  }
-  return fmt::format("{}s", ns / 1'000'000'000LL);
-}
-
 ConfigOption DurationOption(std::string key, std::string help,
                             std::function<std::int64_t&(Config&)> field) {
   return {key, std::move(help),
           [key, field](Config& c, const std::string& v) -> Status {
-            return ParseDuration(key, v, &field(c));
+            // "0" alone means zero (e.g. keep forever); otherwise a count and a unit.
+            std::optional<std::int64_t> ns = v == "0" ? 0 : ParseDuration(v);
+            if (!ns) {
+              return Status::InvalidArgument(fmt::format(
+                  "{}: expected a duration like 90s, 20m, 1h or 30d (or 0), got \"{}\"", key, v));
+            }
+            field(c) = *ns;
+            return Status::Ok();
           },
           [field](const Config& c) { return FormatDuration(field(const_cast<Config&>(c))); }};
 }

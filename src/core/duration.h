@@ -1,0 +1,20 @@
+// Durations written as a count and a unit (500ms, 10s, 20m, 1h, 30d), shared by the configuration
+// and the query API so both read and print them the same way.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace aquawatch {
+
+// ns for "<count><unit>" with unit ms, s, m, h or d and a count >= 0; nullopt for anything else
+// (no unit, another unit, a sign, overflow).
+std::optional<std::int64_t> ParseDuration(std::string_view text);
+
+// The largest unit that divides `ns` exactly ("1h", "20m", "500ms"); "0" for zero; "Nns" when no
+// unit divides it.
+std::string FormatDuration(std::int64_t ns);
+
+}  // namespace aquawatch
