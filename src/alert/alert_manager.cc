@@ -113,6 +113,7 @@ void AlertManager::OnDetectorTransition(const DetectorTransition& t) {
     open_.erase(it);
     ++resolved_count_;
     Publish(AlertEvent::Type::kResolved, alert);
+    if (t.kind == kEventKind) UpdateZone(t.zone, t.sensor, false, t);
     TrimResolved();
     return;
   }
@@ -135,6 +136,74 @@ void AlertManager::OnDetectorTransition(const DetectorTransition& t) {
   open_.emplace(std::move(key), alert.id);
   auto [pos, inserted] = alerts_.emplace(alert.id, std::move(alert));
   Publish(AlertEvent::Type::kOpened, pos->second);
+  if (t.kind == kEventKind) UpdateZone(t.zone, t.sensor, true, t);
+}
+
+void AlertManager::UpdateZone(std::string_view zone, std::string_view sensor, bool in_event,
+                              const DetectorTransition& t) {
+  if (zone.empty() || zone_min_sensors_ == 0) return;
+  auto zit = zone_events_.find(zone);
+  if (zit == zone_events_.end()) {
+    if (!in_event) return;
+    zit = zone_events_.emplace(std::string(zone), ZoneEvents{}).first;
+  }
+  ZoneEvents& z = zit->second;
+  if (in_event) {
+    z.sensors.emplace(sensor, t.classification == "probable_contamination");
+  } else {
+    z.sensors.erase(std::string(sensor));
+  }
+  std::string sensors;
+  bool contamination = false;
+  for (const auto& [id, is_contamination] : z.sensors) {
+    if (!sensors.empty()) sensors += ", ";
+    sensors += id;
+    contamination = contamination || is_contamination;
+  }
+  const bool correlated = z.sensors.size() >= zone_min_sensors_;
+  if (z.alert_id == 0) {
+    if (!correlated) {
+      if (z.sensors.empty()) zone_events_.erase(zit);
+      return;
+    }
+    // Several sensors of one zone in alarm at once: one zone alert, always high priority.
+    Alert alert;
+    alert.id = next_id_++;
+    alert.zone = zone;
+    alert.kind = kZoneEventKind;
+    alert.classification = contamination ? "probable_contamination" : "water_quality_deviation";
+    alert.priority = AlertPriority::kHigh;
+    alert.reading_time_ns = t.reading_time_ns;
+    alert.received_ns = t.received_ns;
+    alert.opened_ns = t.reading_time_ns;
+    alert.parameter = sensors;
+    alert.message =
+        fmt::format("{} sensors of zone {} in alarm at once: {}", z.sensors.size(), zone, sensors);
+    z.alert_id = alert.id;
+    open_.emplace(DedupKey("", kZoneEventKind, zone), alert.id);
+    auto [pos, inserted] = alerts_.emplace(alert.id, std::move(alert));
+    Publish(AlertEvent::Type::kOpened, pos->second);
+    return;
+  }
+  Alert& alert = alerts_.at(z.alert_id);
+  alert.reading_time_ns = t.reading_time_ns;
+  alert.received_ns = t.received_ns;
+  if (correlated) {
+    if (contamination) alert.classification = "probable_contamination";
+    alert.parameter = sensors;
+    alert.message =
+        fmt::format("{} sensors of zone {} in alarm at once: {}", z.sensors.size(), zone, sensors);
+    Publish(AlertEvent::Type::kUpdated, alert);
+    return;
+  }
+  alert.open = false;
+  alert.resolved_ns = t.reading_time_ns;
+  alert.message = fmt::format("fewer than {} sensors of zone {} in alarm", zone_min_sensors_, zone);
+  open_.erase(DedupKey("", kZoneEventKind, zone));
+  ++resolved_count_;
+  Publish(AlertEvent::Type::kResolved, alert);
+  z.alert_id = 0;
+  if (z.sensors.empty()) zone_events_.erase(zit);
 }
 
 void AlertManager::Publish(AlertEvent::Type type, const Alert& alert) {

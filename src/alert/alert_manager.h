@@ -27,10 +27,15 @@ std::string_view PriorityName(AlertPriority p);
 struct Alert {
   std::uint64_t id = 0;
   std::string sensor, site, zone;
-  std::string kind;       // "threshold", "event" (detection engine) or "sensor_fault"
-  std::string parameter;  // e.g. "free_chlorine_mg_l"; for events, every parameter that moved
-  // For "event": "probable_contamination" or "water_quality_deviation"; for "sensor_fault":
-  // "qa_qc". Empty for thresholds, whose `level` says it.
+  // "threshold", "event" (detection engine), "sensor_fault", "sensor_offline" or "zone_event"
+  // (several sensors of one zone in an event at once; `sensor` is empty).
+  std::string kind;
+  // e.g. "free_chlorine_mg_l"; for events, every parameter that moved; for zone events, the
+  // sensors in alarm.
+  std::string parameter;
+  // For "event" and "zone_event": "probable_contamination" or "water_quality_deviation"; for
+  // "sensor_fault": the QA/QC fault kinds seen (docs/detection.md), e.g. "flat_line" or
+  // "drift,spike"; "offline" for "sensor_offline". Empty for thresholds, whose `level` says it.
   std::string classification;
   Level level = Level::kNormal;
   AlertPriority priority = AlertPriority::kMedium;
@@ -70,7 +75,7 @@ struct ThresholdTransition {
 // The detection engine opening or closing an event (or a persistent sensor fault) on a sensor.
 struct DetectorTransition {
   std::string_view sensor, site, zone;
-  std::string_view kind;  // "event" or "sensor_fault"
+  std::string_view kind;  // "event", "sensor_fault" or "sensor_offline"
   bool open;
   std::string_view classification;
   std::string_view parameters;  // comma-separated parameters that moved
@@ -80,10 +85,15 @@ struct DetectorTransition {
   std::int64_t received_ns;
 };
 
+inline constexpr std::string_view kEventKind = "event";
+inline constexpr std::string_view kZoneEventKind = "zone_event";
+
 class AlertManager {
  public:
-  explicit AlertManager(std::size_t max_resolved_kept = 10000)
-      : max_resolved_kept_(max_resolved_kept) {}
+  // A zone_event alert opens while at least `zone_min_sensors` sensors of one zone have an open
+  // event alert (0 = never).
+  explicit AlertManager(std::size_t max_resolved_kept = 10000, std::size_t zone_min_sensors = 2)
+      : max_resolved_kept_(max_resolved_kept), zone_min_sensors_(zone_min_sensors) {}
 
   void OnThresholdTransition(const ThresholdTransition& t);
   void OnDetectorTransition(const DetectorTransition& t);
@@ -99,15 +109,26 @@ class AlertManager {
   void RemoveListener(AlertListener* listener);
 
  private:
+  // Which sensors of a zone have an open event alert, and the zone's alert while enough do.
+  struct ZoneEvents {
+    std::map<std::string, bool> sensors;  // sensor -> its event looked like contamination
+    std::uint64_t alert_id = 0;           // the open zone_event alert; 0 = none
+  };
+
   void Publish(AlertEvent::Type type, const Alert& alert);
   void TrimResolved();
+  // REQUIRES: mu_ held. A sensor of `zone` entered or left an event.
+  void UpdateZone(std::string_view zone, std::string_view sensor, bool in_event,
+                  const DetectorTransition& t);
 
   const std::size_t max_resolved_kept_;
+  const std::size_t zone_min_sensors_;
   mutable std::mutex mu_;
   std::uint64_t next_id_ = 1;
   std::map<std::uint64_t, Alert> alerts_;                // by id, ascending
   std::unordered_map<std::string, std::uint64_t> open_;  // dedup key -> id
   std::size_t resolved_count_ = 0;
+  std::map<std::string, ZoneEvents, std::less<>> zone_events_;  // zones with a sensor in alarm
   std::vector<AlertListener*> listeners_;
 };
 

@@ -86,7 +86,8 @@ std::string Summary(const Run& run) {
   if (in.bad_label_cells > 0) line(fmt::format("unparsable label cells: {}", in.bad_label_cells));
   std::string tuning;
   for (const auto& [k, v] : TuningFields(run.tuning)) tuning += fmt::format(" {}={}", k, v);
-  line(fmt::format("profile {}; tuning:{}", run.options.profile, tuning));
+  line(fmt::format("profile {}; predicted rows: {}; tuning:{}", run.options.profile,
+                   run.options.predict, tuning));
   std::string window;
   if (!run.options.score_from.empty() || !run.options.score_to.empty()) {
     window = fmt::format(" in [{}, {})",
@@ -167,6 +168,7 @@ std::string Json(const Run& run) {
   str("time_column", in.time_column);
   str("time_format", in.time_format);
   str("profile", run.options.profile);
+  str("predict", run.options.predict);
   AppendJsonKey(out, "tuning");
   out.push_back('{');
   bool first = true;
@@ -301,6 +303,13 @@ int RunReplay(const ReplayCommandOptions& options) {
   ReplayOptions replay_options;
   replay_options.score_from_ns = ParseBound(options.score_from, "--score-from", bad);
   replay_options.score_to_ns = ParseBound(options.score_to, "--score-to", bad);
+  auto predict = ParsePredict(options.predict);
+  if (!predict.ok()) {
+    std::fprintf(stderr, "replay: --predict: %s\n", predict.status().message().c_str());
+    bad = true;
+  } else {
+    replay_options.predict = *predict;
+  }
   if (bad) return 2;
   CsvReadOptions csv;
   csv.time_column = options.time_column;
@@ -383,14 +392,21 @@ CLI::App* AddReplayCommand(CLI::App& parent, int* exit_code) {
                   "detector)");
   cmd->add_option("--score-to", opts->score_to, "Score rows before this RFC 3339 time");
   cmd->add_option("--output", opts->output,
-                  "Write per-row verdicts: time,event,probability,outliers,faults,max_z[,label]");
+                  "Write per-row verdicts: time,event,probability,outliers,faults,spikes,"
+                  "missing,after_gap,max_z[,label]");
   cmd->add_option("--events", opts->events,
                   "Write detected events: start,end,rows,max_probability,labelled");
   cmd->add_option("--set", opts->set,
                   "Override a DetectorTuning field, key=value (repeatable): baseline_alpha, "
                   "scale_alpha, resolution_floor, outlier_z, warmup_samples, window, "
-                  "outlier_rate, event_probability, stuck_samples, cusum_k, cusum_h, "
-                  "strong_z, rebaseline_after");
+                  "outlier_rate, event_probability, cusum_k, cusum_h, strong_z, "
+                  "rebaseline_after, flat_samples, flat_tolerance, flat_factor, drift_k, "
+                  "drift_h, drift_samples, spike_filter, missing_samples, offline_after, "
+                  "offline_min_seconds");
+  cmd->add_option("--predict", opts->predict,
+                  "What counts as a predicted row: events (water quality, GECCO), faults (QA/QC) "
+                  "or any (both, for technical-anomaly labels such as Leigh 2019)")
+      ->capture_default_str();
   cmd->add_option("--json", opts->json, "Write the summary as JSON");
   cmd->callback([opts, exit_code] {
     int rc = RunReplay(*opts);

@@ -28,6 +28,7 @@ struct ReplayCommandOptions {
   std::string output;                              // per-row CSV; empty: none
   std::string events;                              // detected events CSV; empty: none
   std::vector<std::string> set;                    // DetectorTuning overrides, key=value
+  std::string predict = "events";                  // events | faults | any (what is scored)
   std::string json;                                // summary as JSON; empty: none
 };
 

@@ -505,9 +505,49 @@ ReplayResult Replay(const ReplayInput& input, StationDetector& detector,
   return result;
 }
 
+std::string_view PredictName(Predict p) {
+  switch (p) {
+    case Predict::kEvents:
+      return "events";
+    case Predict::kFaults:
+      return "faults";
+    case Predict::kEither:
+      return "any";
+  }
+  return "unknown";
+}
+
+Result<Predict> ParsePredict(std::string_view text) {
+  for (Predict p : {Predict::kEvents, Predict::kFaults, Predict::kEither}) {
+    if (text == PredictName(p)) return p;
+  }
+  return Status::InvalidArgument(
+      fmt::format("predict must be events, faults or any, got \"{}\"", text));
+}
+
+namespace {
+
+// Row r is predicted under `mode`. A spike is confirmed on the row after it; it is credited to
+// the spike's own row, one row late, as an operator would see it.
+std::vector<bool> Predictions(std::span<const RowVerdict> verdicts, Predict mode) {
+  std::vector<bool> out(verdicts.size());
+  for (std::size_t r = 0; r < verdicts.size(); ++r) {
+    const RowVerdict& v = verdicts[r];
+    const bool fault = v.faults != 0 || v.missing != 0 || v.after_gap ||
+                       (r + 1 < verdicts.size() && verdicts[r + 1].spikes != 0);
+    out[r] = mode == Predict::kEvents   ? v.event
+             : mode == Predict::kFaults ? fault
+                                        : v.event || fault;
+  }
+  return out;
+}
+
+}  // namespace
+
 ReplayScore ScoreReplay(const ReplayInput& input, std::span<const RowVerdict> verdicts,
                         const ReplayOptions& options) {
   assert(verdicts.size() == input.rows());
+  const std::vector<bool> predicted = Predictions(verdicts, options.predict);
   ReplayScore s;
   s.rows = input.rows();
   s.labelled = !input.label.empty();
@@ -541,7 +581,7 @@ ReplayScore ScoreReplay(const ReplayInput& input, std::span<const RowVerdict> ve
   for (std::size_t k = 0; k < seq.size(); ++k) {
     const std::size_t r = seq[k];
     const bool pos = s.labelled && input.label[r] == 1;
-    const bool pred = verdicts[r].event;
+    const bool pred = predicted[r];
     s.positives += pos;
     s.predicted += pred;
     s.true_positives += pos && pred;
@@ -606,7 +646,7 @@ ReplayScore ScoreReplay(const ReplayInput& input, std::span<const RowVerdict> ve
         TypeRecall& tr = by_type[std::string(t)];
         tr.type = std::string(t);
         ++tr.rows;
-        tr.detected += verdicts[r].event;
+        tr.detected += predicted[r];
       }
     }
     for (auto& [type, tr] : by_type) {
@@ -621,7 +661,7 @@ ReplayScore ScoreReplay(const ReplayInput& input, std::span<const RowVerdict> ve
       for (std::size_t r : seq) {
         if (input.column_labels[c][r] != 1) continue;
         ++cr.rows;
-        cr.detected += verdicts[r].event;
+        cr.detected += predicted[r];
       }
       cr.recall = cr.rows > 0 ? static_cast<double>(cr.detected) / static_cast<double>(cr.rows) : 0;
       s.column_recall.push_back(cr);
@@ -654,14 +694,14 @@ std::vector<DetectedEvent> DetectedEvents(const ReplayInput& input,
 
 std::string FormatRowsCsv(const ReplayInput& input, std::span<const RowVerdict> verdicts) {
   const bool labelled = !input.label.empty();
-  std::string out = labelled ? "time,event,probability,outliers,faults,max_z,label\n"
-                             : "time,event,probability,outliers,faults,max_z\n";
-  out.reserve(verdicts.size() * 48);
+  std::string out = "time,event,probability,outliers,faults,spikes,missing,after_gap,max_z";
+  out += labelled ? ",label\n" : "\n";
+  out.reserve(verdicts.size() * 56);
   for (std::size_t r = 0; r < verdicts.size() && r < input.rows(); ++r) {
     const RowVerdict& v = verdicts[r];
-    fmt::format_to(std::back_inserter(out), "{},{},{:.6g},{},{},{:.4g}",
+    fmt::format_to(std::back_inserter(out), "{},{},{:.6g},{},{},{},{},{},{:.4g}",
                    FormatTime(input.time_ns[r]), v.event ? 1 : 0, v.probability, v.outliers,
-                   v.faults, v.max_z);
+                   v.faults, v.spikes, v.missing, v.after_gap ? 1 : 0, v.max_z);
     if (labelled) {
       out += input.label[r] == kLabelUnknown ? "," : (input.label[r] == 1 ? ",1" : ",0");
     }
@@ -689,6 +729,7 @@ struct TuningField {
   double min;  // inclusive
   double max;  // inclusive
   std::string_view range;
+  bool DetectorTuning::*flag = nullptr;  // set as 0 or 1
 };
 
 constexpr TuningField kTuningFields[] = {
@@ -700,12 +741,24 @@ constexpr TuningField kTuningFields[] = {
     {"window", nullptr, &DetectorTuning::window, 1, 1e6, "an integer >= 1"},
     {"outlier_rate", &DetectorTuning::outlier_rate, nullptr, 1e-9, 1 - 1e-9, "in (0, 1)"},
     {"event_probability", &DetectorTuning::event_probability, nullptr, 1e-9, 1 - 1e-9, "in (0, 1)"},
-    {"stuck_samples", nullptr, &DetectorTuning::stuck_samples, 0, 1e8, "an integer >= 0 (0 = off)"},
     {"cusum_k", &DetectorTuning::cusum_k, nullptr, 0, 1e6, ">= 0"},
     {"cusum_h", &DetectorTuning::cusum_h, nullptr, 0, 1e6, ">= 0 (0 = off)"},
     {"strong_z", &DetectorTuning::strong_z, nullptr, 0, 1e9, ">= 0 (0 = off)"},
     {"rebaseline_after", nullptr, &DetectorTuning::rebaseline_after, 0, 1e8,
      "an integer >= 0 (0 = off)"},
+    {"flat_samples", nullptr, &DetectorTuning::flat_samples, 0, 65535,
+     "an integer 0 to 65535 (0 = off)"},
+    {"flat_tolerance", &DetectorTuning::flat_tolerance, nullptr, 0, 1e6, ">= 0"},
+    {"flat_factor", &DetectorTuning::flat_factor, nullptr, 0, 1e6, ">= 0"},
+    {"drift_k", &DetectorTuning::drift_k, nullptr, 0, 1e6, ">= 0"},
+    {"drift_h", &DetectorTuning::drift_h, nullptr, 1e-9, 1e6, "> 0"},
+    {"drift_samples", nullptr, &DetectorTuning::drift_samples, 0, 65535,
+     "an integer 0 to 65535 (0 = off)"},
+    {"spike_filter", nullptr, nullptr, 0, 1, "0 or 1", &DetectorTuning::spike_filter},
+    {"missing_samples", nullptr, &DetectorTuning::missing_samples, 0, 65535,
+     "an integer 0 to 65535 (0 = off)"},
+    {"offline_after", &DetectorTuning::offline_after, nullptr, 0, 1e6, ">= 0 (0 = off)"},
+    {"offline_min_seconds", &DetectorTuning::offline_min_seconds, nullptr, 0, 1e9, ">= 0"},
 };
 
 }  // namespace
@@ -727,7 +780,11 @@ Status SetTuningField(DetectorTuning& tuning, std::string_view key, std::string_
         return Status::InvalidArgument(
             fmt::format("tuning {}: \"{}\" is not {}", key, value, f.range));
       }
-      tuning.*f.integer = static_cast<int>(v);
+      if (f.flag != nullptr) {
+        tuning.*f.flag = v != 0;
+      } else {
+        tuning.*f.integer = static_cast<int>(v);
+      }
     }
     return Status::Ok();
   }
@@ -741,8 +798,10 @@ Status SetTuningField(DetectorTuning& tuning, std::string_view key, std::string_
 std::vector<std::pair<std::string, std::string>> TuningFields(const DetectorTuning& tuning) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const TuningField& f : kTuningFields) {
-    out.emplace_back(std::string(f.name), f.real != nullptr ? fmt::format("{}", tuning.*f.real)
-                                                            : fmt::format("{}", tuning.*f.integer));
+    std::string value = f.real != nullptr   ? fmt::format("{}", tuning.*f.real)
+                        : f.flag != nullptr ? fmt::format("{}", tuning.*f.flag ? 1 : 0)
+                                            : fmt::format("{}", tuning.*f.integer);
+    out.emplace_back(std::string(f.name), std::move(value));
   }
   return out;
 }

@@ -90,7 +90,19 @@ ParameterSpec SpecForColumn(std::string_view name, std::span<const double> value
 // significant digits and floored at 1e-6 (1e-6 too when there is no gap at all).
 double InferResolution(std::span<const double> values);
 
+// Which verdicts count as a predicted row when scoring.
+enum class Predict : std::uint8_t {
+  kEvents,  // verdict.event: water-quality events (GECCO's labels)
+  kFaults,  // a QA/QC fault on the row: bad or long-missing value, offline gap, or a spike
+            // (confirmed on the next row, credited to the spike's own row)
+  kEither,  // events and faults: every anomaly (Leigh 2019's technical-anomaly labels)
+};
+// "events", "faults" or "any".
+std::string_view PredictName(Predict p);
+Result<Predict> ParsePredict(std::string_view text);
+
 struct ReplayOptions {
+  Predict predict = Predict::kEvents;
   // Only rows with score_from_ns <= time < score_to_ns are scored; the detector still sees the
   // rows before, which is how a time split (tune on the past, score on the future) works.
   std::optional<std::int64_t> score_from_ns;
@@ -109,7 +121,7 @@ struct ReplayScore {
   std::size_t rows = 0;         // rows the detector saw
   std::size_t scored_rows = 0;  // rows in the score window with a known label
   std::size_t positives = 0;    // scored rows labelled TRUE
-  std::size_t predicted = 0;    // scored rows with verdict.event
+  std::size_t predicted = 0;    // scored rows predicted (ReplayOptions::predict)
   std::size_t true_positives = 0;
   double precision = 0;  // 0 when nothing is predicted
   double recall = 0;     // 0 when nothing is labelled
@@ -157,8 +169,9 @@ ReplayScore ScoreReplay(const ReplayInput& input, std::span<const RowVerdict> ve
 std::vector<DetectedEvent> DetectedEvents(const ReplayInput& input,
                                           std::span<const RowVerdict> verdicts);
 
-// `time,event,probability,outliers,faults,max_z[,label]`, one line per row; outliers and faults
-// are the bit masks of RowVerdict (bit i = parameter i of input.params).
+// `time,event,probability,outliers,faults,spikes,missing,after_gap,max_z[,label]`, one line per
+// row; outliers, faults, spikes and missing are the bit masks of RowVerdict (bit i = parameter i
+// of input.params).
 std::string FormatRowsCsv(const ReplayInput& input, std::span<const RowVerdict> verdicts);
 // `start,end,rows,max_probability,labelled`, one line per DetectedEvent.
 std::string FormatEventsCsv(const ReplayInput& input, std::span<const DetectedEvent> events);

@@ -11,6 +11,11 @@ namespace {
 
 constexpr int kMaxParams = 32;  // outlier and fault masks are 32-bit
 constexpr int kMaxWindow = 64;  // the window is one 64-bit mask
+// The flat-line test's longest normal run decays by this factor per sample: it forgets a long
+// run over about 20,000 samples (two days at 10 s).
+constexpr float kFlatLongestDecay = 1.0f - 1.0f / 20000;
+// ... and trusts that maximum once this many runs have ended.
+constexpr std::uint16_t kFlatRunsToTrust = 16;
 
 std::uint16_t SaturatingIncrement(std::uint16_t n) {
   return n == UINT16_MAX ? n : static_cast<std::uint16_t>(n + 1);
@@ -37,83 +42,232 @@ StationModel::StationModel(std::vector<ParameterSpec> params, const DetectorTuni
   cdf_below_[static_cast<std::size_t>(w) + 1] = 1.0;
 }
 
-RowVerdict StationModel::Process(std::span<ParamState> state, std::uint64_t& window,
-                                 const double* values) const {
+namespace {
+
+// Codes data loggers write when a probe gives no value. Exact matches only: a real reading that
+// lands on one of these exactly is improbable enough.
+constexpr double kLoggerSentinels[] = {-99999, -9999, -999, 9999, 99999, 32767, -32768, 65535};
+
+bool IsLoggerSentinel(double x) {
+  for (double s : kLoggerSentinels) {
+    if (x == s) return true;
+  }
+  return false;
+}
+
+float CusumStep(float s, double z, double k, double cap) {
+  return static_cast<float>(std::clamp(s + z - k, 0.0, cap));
+}
+
+}  // namespace
+
+std::string_view FaultKindName(FaultKind kind) {
+  switch (kind) {
+    case FaultKind::kOutOfRange:
+      return "out_of_range";
+    case FaultKind::kSentinel:
+      return "sentinel";
+    case FaultKind::kFlatLine:
+      return "flat_line";
+    case FaultKind::kDrift:
+      return "drift";
+    case FaultKind::kSpike:
+      return "spike";
+    case FaultKind::kMissing:
+      return "missing";
+    case FaultKind::kOffline:
+      return "offline";
+  }
+  return "unknown";
+}
+
+std::int64_t StationModel::SilenceLimitNs(const StationState& station) const {
+  if (tuning_.offline_after <= 0 || station.interval_seconds <= 0 ||
+      station.rows < static_cast<std::uint32_t>(tuning_.warmup_samples)) {
+    return 0;
+  }
+  const double limit =
+      std::max(tuning_.offline_after * station.interval_seconds, tuning_.offline_min_seconds);
+  return static_cast<std::int64_t>(limit * 1e9);
+}
+
+bool StationModel::IsSilent(const StationState& station, std::int64_t last_ns,
+                            std::int64_t now_ns) const {
+  const std::int64_t limit = SilenceLimitNs(station);
+  return limit > 0 && now_ns - last_ns > limit;
+}
+
+RowVerdict StationModel::Process(std::span<ParamState> state, StationState& station,
+                                 std::int64_t time_ns, const double* values) const {
   RowVerdict v;
+  const DetectorTuning& t = tuning_;
+  // Offline: judged on the gap before this row, against the interval learned before it.
+  if (station.last_time_ns != 0) {
+    v.after_gap = IsSilent(station, station.last_time_ns, time_ns);
+    const double dt = static_cast<double>(time_ns - station.last_time_ns) / 1e9;
+    // A gap is not the usual interval; neither is a repeated timestamp.
+    if (dt > 0 && (station.interval_seconds <= 0 || dt <= 3 * station.interval_seconds)) {
+      station.interval_seconds =
+          station.interval_seconds <= 0
+              ? static_cast<float>(dt)
+              : station.interval_seconds +
+                    static_cast<float>(0.05 * (dt - station.interval_seconds));
+    }
+  }
+  station.last_time_ns = time_ns;
+  if (station.rows < UINT32_MAX) ++station.rows;
+  if (v.after_gap) v.fault_kinds |= FaultBit(FaultKind::kOffline);
+
+  std::uint32_t drift_candidates = 0;  // parameters whose drift CUSUM is above drift_h
+  // A row without any value is the station saying nothing (offline), not parameters missing.
+  const bool empty_row =
+      std::all_of(values, values + params_.size(), [](double x) { return std::isnan(x); });
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const double x = values[i];
-    if (std::isnan(x)) continue;  // missing: nothing to learn or judge
     const ParameterSpec& spec = params_[i];
     const std::uint32_t bit = 1u << i;
+    ParamState& s = state[i];
+    if (std::isnan(x)) {
+      // Missing: nothing to learn or judge, but a parameter the probe has reported before and
+      // now leaves out for long is a fault of its own.
+      if (s.seen > 0 && !empty_row) {
+        s.missing_run = SaturatingIncrement(s.missing_run);
+        if (t.missing_samples > 0 && s.missing_run >= t.missing_samples) {
+          v.missing |= bit;
+          v.fault_kinds |= FaultBit(FaultKind::kMissing);
+        }
+      }
+      continue;
+    }
+    s.missing_run = 0;
     if (x < spec.min_valid || x > spec.max_valid) {
       v.faults |= bit;  // physically impossible: a sensor fault, never water quality
+      v.fault_kinds |= FaultBit(FaultKind::kOutOfRange);
       continue;
     }
-    ParamState& s = state[i];
-    s.same_run = x == s.last ? SaturatingIncrement(s.same_run) : 0;
-    s.last = x;
-    if (tuning_.stuck_samples > 0 &&
-        s.same_run >= static_cast<std::uint32_t>(tuning_.stuck_samples)) {
+    if (IsLoggerSentinel(x)) {
       v.faults |= bit;
+      v.fault_kinds |= FaultBit(FaultKind::kSentinel);
       continue;
     }
+    // Flat line, judged before the value teaches anything.
+    const bool flat_on = t.flat_samples > 0;
+    const double flat_band = t.flat_tolerance * spec.resolution * 1.001;
+    // Until enough runs have ended, nothing says how long this parameter's runs normally are
+    // (one whose noise is below its resolution may hardly ever leave a run): no limit.
+    const double flat_limit =
+        s.flat_runs < kFlatRunsToTrust
+            ? std::numeric_limits<double>::infinity()
+            : std::max<double>(t.flat_samples, t.flat_factor * s.flat_longest);
+    if (s.seen > 0 && std::fabs(x - s.flat_ref) <= flat_band) {
+      s.flat_run = SaturatingIncrement(s.flat_run);
+    } else {
+      // A run that ended without being a fault was normal: remember how long it got.
+      if (s.seen > 0 && s.flat_run < flat_limit) {
+        s.flat_longest = std::max(s.flat_longest, static_cast<float>(s.flat_run));
+        s.flat_runs = SaturatingIncrement(s.flat_runs);
+      }
+      s.flat_ref = static_cast<float>(x);
+      s.flat_run = 0;
+    }
+    if (s.flat_longest > 0) s.flat_longest *= kFlatLongestDecay;
     if (s.seen == 0) {
       s.location = x;
       s.scale = 0;
       s.seen = 1;
       continue;
     }
-    const double floor = tuning_.resolution_floor * spec.resolution;
+    const bool warm = s.seen >= static_cast<std::uint32_t>(t.warmup_samples);
+    if (flat_on && warm && s.flat_run >= flat_limit) {
+      v.faults |= bit;
+      v.fault_kinds |= FaultBit(FaultKind::kFlatLine);
+      continue;
+    }
+    const double floor = t.resolution_floor * spec.resolution;
     const double scale = std::max<double>(s.scale, floor);
     const double deviation = x - s.location;
-    const double z = std::fabs(deviation) / scale;
-    const bool warm = s.seen >= static_cast<std::uint32_t>(tuning_.warmup_samples);
-    const bool outlier = warm && z > tuning_.outlier_z;
-    bool drifting = false;
-    if (tuning_.cusum_h > 0 && warm) {
-      const double signed_z = deviation / scale;
-      const double cap = tuning_.cusum_h + tuning_.cusum_k;
-      s.cusum_hi =
-          static_cast<float>(std::clamp(s.cusum_hi + signed_z - tuning_.cusum_k, 0.0, cap));
-      s.cusum_lo =
-          static_cast<float>(std::clamp(s.cusum_lo - signed_z - tuning_.cusum_k, 0.0, cap));
-      drifting = s.cusum_hi > tuning_.cusum_h || s.cusum_lo > tuning_.cusum_h;
+    const double signed_z = deviation / scale;
+    const double z = std::fabs(signed_z);
+    if (warm && t.drift_samples > 0) {
+      s.drift_hi = CusumStep(s.drift_hi, signed_z, t.drift_k, 2 * t.drift_h);
+      s.drift_lo = CusumStep(s.drift_lo, -signed_z, t.drift_k, 2 * t.drift_h);
+      if (s.drift_hi > t.drift_h || s.drift_lo > t.drift_h) {
+        drift_candidates |= bit;
+        if (s.drift_run >= t.drift_samples) {
+          // Drifting: a fault until the CUSUM falls back; the baseline holds still meanwhile.
+          v.faults |= bit;
+          v.fault_kinds |= FaultBit(FaultKind::kDrift);
+          continue;
+        }
+      }
+    }
+    const bool outlier = warm && z > t.outlier_z;
+    // A parameter that was an outlier on the previous row only and is back now was a spike.
+    if (t.spike_filter && !outlier && s.outlier_run == 1) {
+      v.spikes |= bit;
+      v.fault_kinds |= FaultBit(FaultKind::kSpike);
+    }
+    bool ramping = false;
+    if (t.cusum_h > 0 && warm) {
+      const double cap = t.cusum_h + t.cusum_k;
+      s.cusum_hi = CusumStep(s.cusum_hi, signed_z, t.cusum_k, cap);
+      s.cusum_lo = CusumStep(s.cusum_lo, -signed_z, t.cusum_k, cap);
+      ramping = s.cusum_hi > t.cusum_h || s.cusum_lo > t.cusum_h;
     }
     if (spec.water_quality && warm) {
       v.max_z = std::max(v.max_z, z);
-      if (outlier || drifting) v.outliers |= bit;
+      if (outlier || ramping) v.outliers |= bit;
     }
     s.outlier_run = outlier ? SaturatingIncrement(s.outlier_run) : 0;
-    if (tuning_.rebaseline_after > 0 &&
-        s.outlier_run >= static_cast<std::uint32_t>(tuning_.rebaseline_after)) {
+    if (t.rebaseline_after > 0 && s.outlier_run >= static_cast<std::uint32_t>(t.rebaseline_after)) {
       s.location = x;
       s.outlier_run = 0;
       ++s.seen;
       continue;
     }
     // Robust update: an outlier moves the location as if it sat on the outlier boundary and
-    // leaves the scale alone, so an event neither drags the baseline along nor widens it.
-    const double limit = tuning_.outlier_z * scale;
+    // leaves the scale alone, so an event neither drags the baseline along nor widens it. (A
+    // value found stuck, drifting or impossible never gets here.)
+    const double limit = t.outlier_z * scale;
     const double clipped = std::clamp(deviation, -limit, limit);
     // While young, the baseline is a plain running mean (weight 1/n), so it does not start out
     // biased towards its first value with a scale still near zero.
     const double young = 1.0 / static_cast<double>(s.seen);
-    s.location += std::max(tuning_.baseline_alpha, young) * clipped;
+    s.location += std::max(t.baseline_alpha, young) * clipped;
     if (!outlier) {
-      s.scale += static_cast<float>(std::max(tuning_.scale_alpha, young) *
-                                    (std::fabs(deviation) - s.scale));
+      s.scale +=
+          static_cast<float>(std::max(t.scale_alpha, young) * (std::fabs(deviation) - s.scale));
     }
     ++s.seen;
   }
+  // Drift runs count only while the parameter is the station's only outlier-or-drifting one:
+  // real water changes move several parameters at once.
+  if (t.drift_samples > 0) {
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const std::uint32_t bit = 1u << i;
+      ParamState& s = state[i];
+      if ((drift_candidates & bit) == 0) {
+        if (!std::isnan(values[i])) s.drift_run = 0;
+        continue;
+      }
+      const bool alone = ((v.outliers | drift_candidates) & ~bit) == 0;
+      s.drift_run = alone ? SaturatingIncrement(s.drift_run) : 0;
+    }
+  }
+  // A confirmed spike was the only reason for the previous row's outlier flag: take that row out
+  // of the event window, so spikes never add up to an event.
+  if (v.spikes != 0 && (station.previous_outliers & ~v.spikes) == 0) station.window &= ~1ull;
+  station.previous_outliers = v.outliers;
+
   // Binomial event discriminator over the last `window` rows.
-  window = (window << 1) | (v.outliers != 0 ? 1u : 0u);
-  const std::uint64_t mask = tuning_.window >= kMaxWindow ? ~0ull : ((1ull << tuning_.window) - 1);
-  const int k = std::popcount(window & mask);
+  station.window = (station.window << 1) | (v.outliers != 0 ? 1u : 0u);
+  const std::uint64_t mask = t.window >= kMaxWindow ? ~0ull : ((1ull << t.window) - 1);
+  const int k = std::popcount(station.window & mask);
   v.probability = cdf_below_[static_cast<std::size_t>(k)];
   // The row itself must be an outlier: the window says "this is no chance", the row says "and
   // it is still going on", so an event ends as soon as the water is back to normal.
-  v.event = v.outliers != 0 && (v.probability >= tuning_.event_probability ||
-                                (tuning_.strong_z > 0 && v.max_z >= tuning_.strong_z));
+  v.event = v.outliers != 0 &&
+            (v.probability >= t.event_probability || (t.strong_z > 0 && v.max_z >= t.strong_z));
   return v;
 }
 
@@ -128,17 +282,17 @@ class StationDetectorImpl final : public StationDetector {
 
   // The per-station state only: specs and the binomial table live in the shared model.
   std::size_t StateBytes() const override {
-    return sizeof(window_) + state_.size() * sizeof(ParamState);
+    return sizeof(station_) + state_.size() * sizeof(ParamState);
   }
 
-  RowVerdict Process(std::int64_t /*time_ns*/, const double* values) override {
-    return model_->Process(state_, window_, values);
+  RowVerdict Process(std::int64_t time_ns, const double* values) override {
+    return model_->Process(state_, station_, time_ns, values);
   }
 
  private:
   std::shared_ptr<const StationModel> model_;
   std::vector<ParamState> state_;
-  std::uint64_t window_ = 0;
+  StationState station_;
 };
 
 }  // namespace
@@ -164,10 +318,20 @@ Result<std::shared_ptr<const StationModel>> StationModel::Create(std::vector<Par
   if (!in(tuning.outlier_rate, 1e-9, 0.5) || !in(tuning.event_probability, 0, 1)) {
     return Status::InvalidArgument("outlier_rate must be in (0, 0.5], event_probability in [0, 1]");
   }
-  if (!(tuning.outlier_z > 0) || tuning.warmup_samples < 0 || tuning.stuck_samples < 0 ||
-      !(tuning.resolution_floor >= 0)) {
+  if (!(tuning.outlier_z > 0) || tuning.warmup_samples < 0 || !(tuning.resolution_floor >= 0)) {
+    return Status::InvalidArgument("outlier_z must be > 0; warmup_samples, resolution_floor >= 0");
+  }
+  if (tuning.flat_samples < 0 || tuning.flat_samples > UINT16_MAX || tuning.drift_samples < 0 ||
+      tuning.drift_samples > UINT16_MAX || tuning.missing_samples < 0 ||
+      tuning.missing_samples > UINT16_MAX) {
     return Status::InvalidArgument(
-        "outlier_z must be > 0; warmup_samples, stuck_samples, resolution_floor >= 0");
+        "flat_samples, drift_samples and missing_samples must be 0 (off) to 65535");
+  }
+  if (!(tuning.flat_tolerance >= 0) || !(tuning.flat_factor >= 0) || !(tuning.drift_k >= 0) ||
+      !(tuning.drift_h > 0) || !(tuning.offline_after >= 0) || !(tuning.offline_min_seconds >= 0)) {
+    return Status::InvalidArgument(
+        "flat_tolerance, flat_factor, drift_k, offline_after and offline_min_seconds must be "
+        ">= 0, drift_h > 0");
   }
   return std::shared_ptr<const StationModel>(new StationModel(std::move(params), tuning));
 }
@@ -225,6 +389,35 @@ EventChange TrackEvent(EventState& state, const RowVerdict& verdict, int window)
   // The water has been normal for as long as the event discriminator's window.
   state.in_event = false;
   return EventChange::kClosed;
+}
+
+EventChange TrackFault(FaultState& state, const RowVerdict& verdict) {
+  const std::uint32_t bad = verdict.faults | verdict.missing;
+  const std::uint8_t kinds =
+      verdict.fault_kinds & static_cast<std::uint8_t>(~FaultBit(FaultKind::kOffline));
+  state.spike_rows = (state.spike_rows << 1) | (verdict.spikes != 0 ? 1u : 0u);
+  const bool spiky = std::popcount(state.spike_rows) >= kSpikesForFault;
+  if (bad != 0) {
+    state.clean_rows = 0;
+    if (state.fault_rows < kFaultRows) ++state.fault_rows;
+  } else {
+    state.fault_rows = 0;
+  }
+  if (state.in_fault) {
+    state.kinds |= kinds;
+    if (bad != 0 || state.spike_rows != 0 || ++state.clean_rows < kFaultRows) {
+      return EventChange::kNone;
+    }
+    state.in_fault = false;
+    state.kinds = 0;
+    state.clean_rows = 0;
+    return EventChange::kClosed;
+  }
+  if (state.fault_rows < kFaultRows && !spiky) return EventChange::kNone;
+  state.in_fault = true;
+  state.kinds = kinds;
+  if (spiky) state.kinds |= FaultBit(FaultKind::kSpike);
+  return EventChange::kOpened;
 }
 
 bool LooksLikeContamination(std::span<const ParamState> state, const double* values,

@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/reading.h"
@@ -29,7 +30,7 @@ struct ParameterSpec {
 };
 
 // Defaults were chosen by bench/detect/tune_gecco.py on GECCO 2018's earlier months (Aug-Sep
-// 2016); docs/detection.md has the held-out scores.
+// 2016) and by `aquawatch evaluate` on the simulator; docs/detection.md has the held-out scores.
 struct DetectorTuning {
   double baseline_alpha = 0.005;   // EWMA weight of the location per sample
   double scale_alpha = 0.01;       // EWMA weight of the absolute deviation per sample
@@ -39,7 +40,6 @@ struct DetectorTuning {
   int window = 10;                 // binomial event discriminator window, in rows
   double outlier_rate = 0.05;      // probability of an outlier row in normal operation
   double event_probability = 0.9;  // event when P(fewer outliers | normal) reaches this
-  int stuck_samples = 0;           // identical consecutive values that make a stuck sensor; 0 = off
   // Two-sided CUSUM on the standardised deviation catches slow ramps before the level z does:
   // S = max(0, S + z - cusum_k); the row is an outlier when S > cusum_h (0 = off). S is capped
   // at cusum_h + cusum_k so it forgets an event within a row or two of its end.
@@ -51,14 +51,61 @@ struct DetectorTuning {
   // A parameter that has been an outlier for this many consecutive rows has a new normal (a
   // recalibration, a change of source water): its baseline jumps to the current value. 0 = off.
   int rebaseline_after = 0;
+
+  // QA/QC (docs/detection.md). A fault is the probe's problem, not the water's: the value is
+  // stored as bad, never counts as an outlier and never teaches the baseline.
+  //
+  // Flat line: at least flat_samples rows in a row within flat_tolerance resolutions of the
+  // run's first value, and more than flat_factor times the longest such run the parameter has
+  // had lately (a slowly forgotten maximum). A parameter often flat at its resolution (GECCO's
+  // conductivity) needs a far longer run than a noisy one. 0 = off.
+  int flat_samples = 60;
+  double flat_tolerance = 0;
+  double flat_factor = 5.0;
+  // Drift: a two-sided CUSUM of the standardised deviation, D = max(0, D + z - drift_k), capped
+  // at 2 * drift_h. A parameter whose D has stayed above drift_h for drift_samples rows while
+  // no other parameter of the station was an outlier is drifting: one probe wandering off
+  // alone, where real water changes move several parameters. 0 = off.
+  double drift_k = 1.0;
+  double drift_h = 20.0;
+  int drift_samples = 0;
+  // Spikes: a parameter that is an outlier on one row and back within outlier_z on the next
+  // was a single-sample spike; the earlier row is taken out of the event window.
+  bool spike_filter = true;
+  // Missing: a parameter the station has reported is absent for this many rows. 0 = off.
+  int missing_samples = 0;
+  // Offline: no row for offline_after times the station's usual interval, and at least
+  // offline_min_seconds, once the station has sent warmup_samples rows. 0 = off.
+  double offline_after = 5;
+  double offline_min_seconds = 60;
 };
 
+// What QA/QC can find wrong with a value or a station.
+enum class FaultKind : std::uint8_t {
+  kOutOfRange = 0,  // outside the parameter's physically possible range
+  kSentinel,        // a data logger's "no value" code (-9999, 65535, ...)
+  kFlatLine,        // a normally noisy parameter flat at its resolution for flat_samples rows
+  kDrift,           // one parameter alone on one side of its baseline (CUSUM) for too long
+  kSpike,           // one isolated outlier sample (confirmed on the next row)
+  kMissing,         // a parameter the probe reports has been absent for missing_samples rows
+  kOffline,         // the whole probe was silent for offline_after x its usual interval
+};
+inline constexpr int kFaultKindCount = 7;
+std::string_view FaultKindName(FaultKind kind);  // "out_of_range", "sentinel", ...
+inline constexpr std::uint8_t FaultBit(FaultKind kind) {
+  return static_cast<std::uint8_t>(1u << static_cast<int>(kind));
+}
+
 struct RowVerdict {
-  bool event = false;          // the fused decision for this row
-  double probability = 0;      // event probability in [0, 1]
-  std::uint32_t outliers = 0;  // bit i: parameter i was an outlier on this row
-  std::uint32_t faults = 0;    // bit i: parameter i failed QA/QC (impossible, stuck, ...)
-  double max_z = 0;            // largest baseline z-score on this row
+  bool event = false;            // the fused decision for this row
+  bool after_gap = false;        // the row ends an offline silence of the station
+  std::uint8_t fault_kinds = 0;  // FaultBit of every fault found on this row (spikes included)
+  double probability = 0;        // event probability in [0, 1]
+  std::uint32_t outliers = 0;    // bit i: parameter i was an outlier on this row
+  std::uint32_t faults = 0;      // bit i: parameter i's value on this row failed QA/QC (bad)
+  std::uint32_t spikes = 0;      // bit i: parameter i's value on the PREVIOUS row was a spike
+  std::uint32_t missing = 0;     // bit i: parameter i has been missing for missing_samples rows
+  double max_z = 0;              // largest baseline z-score on this row
 };
 
 // Per parameter of one station: a robust streaming baseline. Location and scale are exponentially
@@ -68,13 +115,28 @@ struct RowVerdict {
 // server holds one per (sensor, parameter).
 struct ParamState {
   double location = 0;
-  double last = std::numeric_limits<double>::quiet_NaN();
   float scale = 0;
   float cusum_hi = 0;  // standardised deviations above the baseline, accumulated
   float cusum_lo = 0;
+  float drift_hi = 0;  // the same with the drift test's k and cap
+  float drift_lo = 0;
+  float flat_ref = 0;      // first value of the current flat run
+  float flat_longest = 0;  // longest normal flat run lately, in rows (slowly forgotten)
   std::uint32_t seen = 0;
-  std::uint16_t same_run = 0;     // consecutive identical values (stuck detection)
-  std::uint16_t outlier_run = 0;  // consecutive outlier rows (re-baselining)
+  std::uint16_t flat_run = 0;     // rows since flat_ref within flat_tolerance
+  std::uint16_t outlier_run = 0;  // consecutive outlier rows (re-baselining, spikes)
+  std::uint16_t drift_run = 0;    // consecutive rows with the drift CUSUM above drift_h, alone
+  std::uint16_t missing_run = 0;  // consecutive rows without a value
+  std::uint16_t flat_runs = 0;    // flat runs that ended normally (saturating)
+};
+
+// Per station: the event window and what the offline test needs.
+struct StationState {
+  std::uint64_t window = 0;             // bit k: the row k rows ago had an outlier
+  std::int64_t last_time_ns = 0;        // time of the previous row; 0 = none yet
+  float interval_seconds = 0;           // the usual interval between rows (EWMA); 0 = unknown
+  std::uint32_t previous_outliers = 0;  // the previous row's outliers (spike confirmation)
+  std::uint32_t rows = 0;               // rows seen (saturating)
 };
 
 // The immutable part of a detector: parameter specs, tuning and the binomial table. One model
@@ -85,8 +147,13 @@ class StationModel {
   static Result<std::shared_ptr<const StationModel>> Create(std::vector<ParameterSpec> params,
                                                             const DetectorTuning& tuning);
   // REQUIRES: state.size() == params().size(); `values` has one entry per parameter.
-  RowVerdict Process(std::span<ParamState> state, std::uint64_t& window,
+  RowVerdict Process(std::span<ParamState> state, StationState& station, std::int64_t time_ns,
                      const double* values) const;
+  // Whether a station whose last row arrived at `last_ns` is offline at `now_ns` (same clock).
+  bool IsSilent(const StationState& station, std::int64_t last_ns, std::int64_t now_ns) const;
+  // How long a station may stay silent before it is offline; 0 = never (test off, or its
+  // interval not learnt yet).
+  std::int64_t SilenceLimitNs(const StationState& station) const;
   const std::vector<ParameterSpec>& params() const { return params_; }
   const DetectorTuning& tuning() const { return tuning_; }
 
@@ -135,6 +202,22 @@ struct EventState {
 };
 enum class EventChange : std::uint8_t { kNone, kOpened, kClosed };
 EventChange TrackEvent(EventState& state, const RowVerdict& verdict, int window);
+
+// Turns a station's QA/QC verdicts into one sensor-fault alert, the same way everywhere (the
+// server, the simulator evaluation): it opens after kFaultRows rows in a row with a bad or
+// long-missing value, or when kSpikesForFault confirmed spikes fall within 64 rows; it closes
+// after kFaultRows clean rows with no spike left in that history. Offline is separate (its own
+// alert kind, raised by the server's sweep).
+struct FaultState {
+  std::uint64_t spike_rows = 0;  // bit k: the row k rows ago confirmed a spike
+  std::uint8_t fault_rows = 0;   // consecutive rows with a QA/QC fault
+  std::uint8_t clean_rows = 0;   // consecutive clean rows while the alert is open
+  std::uint8_t kinds = 0;        // FaultBit of every kind seen since the alert opened
+  bool in_fault = false;
+};
+inline constexpr std::uint8_t kFaultRows = 3;
+inline constexpr int kSpikesForFault = 3;
+EventChange TrackFault(FaultState& state, const RowVerdict& verdict);
 
 // For the canonical model: whether an event row looks like contamination, i.e. free chlorine
 // fell below its baseline while turbidity or conductivity rose above theirs (all flagged). Any

@@ -5,7 +5,9 @@
 namespace aquawatch {
 namespace {
 
-constexpr std::string_view kMagic = "AQWCKP01";
+// Version 2: sensor entries carry a versioned detector state block (docs/format/checkpoint.md).
+constexpr std::string_view kMagic = "AQWCKP02";
+constexpr std::string_view kMagicVersion1 = "AQWCKP01";
 constexpr std::size_t kRecordTarget = 1u << 20;
 
 }  // namespace
@@ -65,6 +67,11 @@ Status CheckpointWriter::Finish(std::uint64_t sensors, std::uint64_t series) {
 bool CheckpointReader::Next(char* type, std::string_view* entries) {
   if (!status_.ok()) return false;
   if (pos_ == 0) {
+    if (bytes_.substr(0, kMagic.size()) == kMagicVersion1) {
+      status_ = Status::Corruption(
+          "checkpoint format 1 was written by an older aquawatch; this one reads format 2");
+      return false;
+    }
     if (bytes_.substr(0, kMagic.size()) != kMagic) {
       status_ = Status::Corruption("not a checkpoint (bad magic)");
       return false;

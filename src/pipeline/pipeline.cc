@@ -83,18 +83,20 @@ struct SensorState {
   std::uint32_t zone = 0;
   // Detection engine state (docs/detection.md).
   std::array<ParamState, kCanonicalParameterCount> detect{};
-  std::uint64_t detect_window = 0;
+  StationState station;
   EventState event;
   bool event_contamination = false;  // the open event was classified probable contamination
-  std::uint8_t fault_rows = 0;       // consecutive rows with a QA/QC fault
-  std::uint8_t clean_rows = 0;       // consecutive rows without one, while a fault is open
-  bool in_fault = false;
+  FaultState fault;
+  bool offline = false;  // a sensor_offline alert is open
   SensorState() { latest.fill(std::nan("")); }
 };
 
-// A QA/QC fault becomes a sensor-fault alert after this many rows in a row, and clears after as
-// many clean ones: one odd value is a spike, not a broken probe.
-constexpr std::uint8_t kFaultRows = 3;
+// The offline sweep visits this many sensors per shard at most this often: 200,000 a second.
+constexpr std::size_t kOfflineSweepSlice = 50'000;
+constexpr std::int64_t kOfflineSweepPeriodNs = 250'000'000;
+// Detector state in a checkpoint is versioned on its own: a checkpoint with another version
+// loads with fresh detector state (baselines warm up again) instead of refusing to start.
+constexpr std::uint8_t kDetectorStateVersion = 2;
 
 // A sensor is reported to the catalog on its first reading and then at most this often.
 constexpr std::int64_t kSightingIntervalNs = 60 * kNsPerSecond;
@@ -263,23 +265,77 @@ class Shard {
     f.Put<std::uint32_t>(s.zone);
     for (double v : s.latest) f.Put<double>(v);
     for (Level l : s.levels) f.Put<std::uint8_t>(static_cast<std::uint8_t>(l));
-    for (const ParamState& p : s.detect) {
-      f.Put<double>(p.location);
-      f.Put<double>(p.last);
-      f.Put<float>(p.scale);
-      f.Put<float>(p.cusum_hi);
-      f.Put<float>(p.cusum_lo);
-      f.Put<std::uint32_t>(p.seen);
-      f.Put<std::uint16_t>(p.same_run);
-      f.Put<std::uint16_t>(p.outlier_run);
-    }
-    f.Put<std::uint64_t>(s.detect_window);
+    EncodeDetectorState(s, out);
     f.Put<std::uint8_t>(s.event.quiet_rows);
     f.Put<std::uint8_t>(s.event.in_event ? 1 : 0);
     f.Put<std::uint8_t>(s.event_contamination ? 1 : 0);
-    f.Put<std::uint8_t>(s.fault_rows);
-    f.Put<std::uint8_t>(s.clean_rows);
-    f.Put<std::uint8_t>(s.in_fault ? 1 : 0);
+    f.Put<std::uint8_t>(s.fault.fault_rows);
+    f.Put<std::uint8_t>(s.fault.clean_rows);
+    f.Put<std::uint8_t>(s.fault.in_fault ? 1 : 0);
+    f.Put<std::uint8_t>(s.fault.kinds);
+    f.Put<std::uint8_t>(s.offline ? 1 : 0);
+  }
+
+  // The detection engine's state of one sensor: u16 length, then version and fields.
+  static void EncodeDetectorState(const SensorState& s, std::string& out) {
+    std::string block;
+    FieldWriter f(block);
+    f.Put<std::uint8_t>(kDetectorStateVersion);
+    for (const ParamState& p : s.detect) {
+      f.Put<double>(p.location);
+      f.Put<float>(p.scale);
+      f.Put<float>(p.cusum_hi);
+      f.Put<float>(p.cusum_lo);
+      f.Put<float>(p.drift_hi);
+      f.Put<float>(p.drift_lo);
+      f.Put<float>(p.flat_ref);
+      f.Put<float>(p.flat_longest);
+      f.Put<std::uint32_t>(p.seen);
+      f.Put<std::uint16_t>(p.flat_run);
+      f.Put<std::uint16_t>(p.outlier_run);
+      f.Put<std::uint16_t>(p.drift_run);
+      f.Put<std::uint16_t>(p.missing_run);
+      f.Put<std::uint16_t>(p.flat_runs);
+    }
+    f.Put<std::uint64_t>(s.station.window);
+    f.Put<std::int64_t>(s.station.last_time_ns);
+    f.Put<float>(s.station.interval_seconds);
+    f.Put<std::uint32_t>(s.station.previous_outliers);
+    f.Put<std::uint32_t>(s.station.rows);
+    f.Put<std::uint64_t>(s.fault.spike_rows);
+    FieldWriter(out).PutString16(block);
+  }
+
+  static void DecodeDetectorState(std::string_view block, SensorState& s) {
+    FieldReader f(block);
+    if (f.Get<std::uint8_t>() != kDetectorStateVersion) return;  // fresh state: warm up again
+    for (ParamState& p : s.detect) {
+      p.location = f.Get<double>();
+      p.scale = f.Get<float>();
+      p.cusum_hi = f.Get<float>();
+      p.cusum_lo = f.Get<float>();
+      p.drift_hi = f.Get<float>();
+      p.drift_lo = f.Get<float>();
+      p.flat_ref = f.Get<float>();
+      p.flat_longest = f.Get<float>();
+      p.seen = f.Get<std::uint32_t>();
+      p.flat_run = f.Get<std::uint16_t>();
+      p.outlier_run = f.Get<std::uint16_t>();
+      p.drift_run = f.Get<std::uint16_t>();
+      p.missing_run = f.Get<std::uint16_t>();
+      p.flat_runs = f.Get<std::uint16_t>();
+    }
+    s.station.window = f.Get<std::uint64_t>();
+    s.station.last_time_ns = f.Get<std::int64_t>();
+    s.station.interval_seconds = f.Get<float>();
+    s.station.previous_outliers = f.Get<std::uint32_t>();
+    s.station.rows = f.Get<std::uint32_t>();
+    s.fault.spike_rows = f.Get<std::uint64_t>();
+    if (!f.ok()) {  // a short block of the right version: start fresh, as for another version
+      s.detect = {};
+      s.station = {};
+      s.fault.spike_rows = 0;
+    }
   }
 
   // Reads a sensor entry into a new slot of the sensor table.
@@ -303,23 +359,15 @@ class Shard {
       }
       l = static_cast<Level>(v);
     }
-    for (ParamState& p : s.detect) {
-      p.location = f.Get<double>();
-      p.last = f.Get<double>();
-      p.scale = f.Get<float>();
-      p.cusum_hi = f.Get<float>();
-      p.cusum_lo = f.Get<float>();
-      p.seen = f.Get<std::uint32_t>();
-      p.same_run = f.Get<std::uint16_t>();
-      p.outlier_run = f.Get<std::uint16_t>();
-    }
-    s.detect_window = f.Get<std::uint64_t>();
+    DecodeDetectorState(f.GetString16(), s);
     s.event.quiet_rows = f.Get<std::uint8_t>();
     s.event.in_event = f.Get<std::uint8_t>() != 0;
     s.event_contamination = f.Get<std::uint8_t>() != 0;
-    s.fault_rows = f.Get<std::uint8_t>();
-    s.clean_rows = f.Get<std::uint8_t>();
-    s.in_fault = f.Get<std::uint8_t>() != 0;
+    s.fault.fault_rows = f.Get<std::uint8_t>();
+    s.fault.clean_rows = f.Get<std::uint8_t>();
+    s.fault.in_fault = f.Get<std::uint8_t>() != 0;
+    s.fault.kinds = f.Get<std::uint8_t>();
+    s.offline = f.Get<std::uint8_t>() != 0;
     if (s.site >= labels_.size() || s.zone >= labels_.size()) {
       return Status::Corruption("sensor refers to an unknown label");
     }
@@ -432,7 +480,11 @@ class Shard {
           open("event", "water_quality_deviation", AlertPriority::kMedium);
         }
       }
-      if (s.in_fault) open("sensor_fault", "qa_qc", AlertPriority::kMedium);
+      if (s.fault.in_fault) {
+        classification_ = FaultKindNames(s.fault.kinds);
+        open("sensor_fault", classification_, FaultPriority(s.fault.kinds));
+      }
+      if (s.offline) open("sensor_offline", "offline", AlertPriority::kMedium);
     }
   }
 
@@ -582,6 +634,7 @@ class Shard {
       if (group.empty()) {
         if (!unsynced_.empty() && NanosUntilSyncDue() == 0) SyncAndAcknowledge();
         MaybeSealIdle();
+        MaybeSweepOffline();
         if (stopping_.load()) {
           SyncAndAcknowledge();
           // A clean stop leaves a checkpoint, so the next start replays nothing.
@@ -596,6 +649,7 @@ class Shard {
       WriteAndApply(group, readings, record);
       if (NanosUntilSyncDue() == 0) SyncAndAcknowledge();
       MaybeSealIdle();
+      MaybeSweepOffline();
       MaybeCheckpoint(false);  // also under sustained load, when the queue never runs dry
     }
   }
@@ -882,21 +936,17 @@ class Shard {
         values[static_cast<int>(batch.field_param(f))] = batch.field_value(f);
       }
     }
-    RowVerdict v = model.Process(s.detect, s.detect_window, values);
+    RowVerdict v = model.Process(s.detect, s.station, batch.time_ns(i), values);
     // A fresh transition per alert kind: nothing of the event's carries over to the fault's.
     auto transition = [&](std::string_view kind, bool open) {
-      return DetectorTransition{batch.sensor(i),
-                                labels_[s.site],
-                                labels_[s.zone],
-                                kind,
-                                open,
-                                kind == "sensor_fault" ? "qa_qc" : "",
-                                "",
-                                "",
-                                AlertPriority::kMedium,
-                                batch.time_ns(i),
-                                batch.arrival_ns};
+      return DetectorTransition{
+          batch.sensor(i),        labels_[s.site],  labels_[s.zone], kind, open, "", "", "",
+          AlertPriority::kMedium, batch.time_ns(i), batch.arrival_ns};
     };
+    if (s.offline) {
+      s.offline = false;
+      alerts_.OnDetectorTransition(transition("sensor_offline", false));
+    }
     switch (TrackEvent(s.event, v, model.tuning().window)) {
       case EventChange::kOpened: {
         DetectorTransition t = transition("event", true);
@@ -911,39 +961,81 @@ class Shard {
       case EventChange::kNone:
         break;
     }
-    if (v.faults != 0) {
-      s.clean_rows = 0;
-      if (s.fault_rows < kFaultRows) ++s.fault_rows;
-      if (!s.in_fault && s.fault_rows >= kFaultRows) {
-        s.in_fault = true;
+    TrackFaults(s, v, transition);
+    return v;
+  }
+
+  // Persistent QA/QC faults become one sensor_fault alert (TrackFault).
+  template <typename MakeTransition>
+  void TrackFaults(SensorState& s, const RowVerdict& v, MakeTransition& transition) {
+    switch (TrackFault(s.fault, v)) {
+      case EventChange::kOpened: {
         DetectorTransition t = transition("sensor_fault", true);
-        fault_names_ = MaskNames(v.faults);
-        evidence_ = "impossible or stuck values from " + fault_names_;
+        t.priority = FaultPriority(s.fault.kinds);
+        classification_ = FaultKindNames(s.fault.kinds);
+        const std::uint32_t bad = v.faults | v.missing;
+        fault_names_ = MaskNames(bad != 0 ? bad : v.spikes);
+        evidence_ = fmt::format("{} from {}", classification_, fault_names_);
+        t.classification = classification_;
         t.parameters = fault_names_;
         t.evidence = evidence_;
         alerts_.OnDetectorTransition(t);
+        break;
       }
-    } else {
-      s.fault_rows = 0;
-      if (s.in_fault && ++s.clean_rows >= kFaultRows) {
-        s.in_fault = false;
+      case EventChange::kClosed:
         alerts_.OnDetectorTransition(transition("sensor_fault", false));
-      }
+        break;
+      case EventChange::kNone:
+        break;
     }
-    return v;
+  }
+
+  // Spikes alone are a nuisance (low); a probe that reads wrong or nothing is work (medium).
+  static AlertPriority FaultPriority(std::uint8_t kinds) {
+    return kinds == FaultBit(FaultKind::kSpike) ? AlertPriority::kLow : AlertPriority::kMedium;
+  }
+
+  static std::string FaultKindNames(std::uint8_t kinds) {
+    std::string names;
+    for (int k = 0; k < kFaultKindCount; ++k) {
+      if ((kinds & (1u << k)) == 0) continue;
+      if (!names.empty()) names += ",";
+      names += FaultKindName(static_cast<FaultKind>(k));
+    }
+    return names;
+  }
+
+  // Opens a sensor_offline alert for every sensor silent for longer than the detector's offline
+  // test allows; its next reading closes it. Sweeps a slice of the sensor table per call so a
+  // million sensors never stall the shard.
+  void MaybeSweepOffline() {
+    const StationModel* model = options_.station_model.get();
+    if (model == nullptr || model->tuning().offline_after <= 0 || sensors_.empty()) return;
+    const std::int64_t mono = clock_.MonotonicNs();
+    if (mono < next_offline_sweep_ns_) return;
+    next_offline_sweep_ns_ = mono + kOfflineSweepPeriodNs;
+    const std::int64_t now = clock_.NowNs();
+    std::unique_lock lock(state_mu_);
+    for (std::size_t n = 0; n < kOfflineSweepSlice && n < sensors_.size(); ++n) {
+      if (offline_cursor_ >= sensors_.size()) offline_cursor_ = 0;
+      const std::uint32_t idx = static_cast<std::uint32_t>(offline_cursor_++);
+      SensorState& s = sensors_[idx];
+      if (s.offline || !model->IsSilent(s.station, s.last_arrival_ns, now)) continue;
+      s.offline = true;
+      evidence_ = fmt::format("no reading for {:.0f} s (usually every {:.3g} s)",
+                              static_cast<double>(now - s.last_arrival_ns) / 1e9,
+                              s.station.interval_seconds);
+      alerts_.OnDetectorTransition({ids_[idx], labels_[s.site], labels_[s.zone], "sensor_offline",
+                                    true, "offline", "", evidence_, AlertPriority::kMedium,
+                                    s.last_time_ns, now});
+    }
   }
 
   // Classifies an event and writes its evidence. Contamination shows as chlorine falling while
   // turbidity or conductivity rise; any other joint movement is a water-quality deviation.
   void Describe(const StationModel& model, const SensorState& s, const double* values,
                 std::uint32_t outliers, DetectorTransition& t) {
-    auto moved = [&](ParameterId id, int sign) {
-      int p = static_cast<int>(id);
-      return (outliers & (1u << p)) != 0 && (values[p] - s.detect[p].location) * sign > 0;
-    };
-    bool contamination =
-        moved(ParameterId::kFreeChlorineMgL, -1) &&
-        (moved(ParameterId::kTurbidityNtu, +1) || moved(ParameterId::kConductivityUsCm, +1));
+    const bool contamination = LooksLikeContamination(s.detect, values, outliers);
     t.classification = contamination ? "probable_contamination" : "water_quality_deviation";
     t.priority = contamination ? AlertPriority::kHigh : AlertPriority::kMedium;
     evidence_.clear();
@@ -1040,8 +1132,11 @@ class Shard {
   std::size_t unsynced_readings_ = 0;
   Status unsynced_status_;
   std::int64_t last_sync_mono_ns_ = 0;
-  std::string evidence_, fault_names_;  // scratch for alert text (shard thread only)
+  // Scratch for alert text (shard thread only).
+  std::string evidence_, fault_names_, classification_;
   std::int64_t next_idle_sweep_ns_ = 0;
+  std::int64_t next_offline_sweep_ns_ = 0;
+  std::size_t offline_cursor_ = 0;  // next sensor the offline sweep visits
   // Checkpoints (shard thread only).
   std::uint64_t checkpoint_segment_ = 0;  // first log segment after the newest checkpoint
   std::uint64_t checkpoint_log_bytes_ = 0;
@@ -1215,10 +1310,12 @@ class PipelineImpl final : public Pipeline {
     }
     auto ticket = std::make_shared<Ticket>(parts, std::move(done));
     std::int64_t now = clock_.MonotonicNs();
+    // A batch without an arrival time (an embedding caller's) arrived now: the offline test
+    // measures silence from it.
+    const std::int64_t arrival_ns = batch.arrival_ns != 0 ? batch.arrival_ns : clock_.NowNs();
     for (int s = 0; s < n; ++s) {
       if (counts[s] == 0) continue;
       auto* work = new ShardWork;
-      work->batch.arrival_ns = batch.arrival_ns;
       if (parts == 1) {
         work->batch = batch;  // the common single-shard case: one bulk copy
       } else {
@@ -1226,6 +1323,7 @@ class PipelineImpl final : public Pipeline {
           if (shard_of[i] == s) work->batch.AppendFrom(batch, i);
         }
       }
+      work->batch.arrival_ns = arrival_ns;
       work->ticket = ticket;
       work->enqueued_mono_ns = now;
       shards_[s]->Push(work);

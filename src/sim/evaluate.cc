@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 #include <vector>
 
@@ -12,14 +13,30 @@ namespace {
 
 struct StationRun {
   std::array<ParamState, kCanonicalParameterCount> params{};
-  std::uint64_t window = 0;
+  StationState station;
   EventState event;
+  FaultState fault;
 };
 
 struct Opening {
   std::int64_t time_ns;
   bool contamination;
 };
+
+// A sensor_fault alert's span: opened at `open_ns`, closed at `close_ns` (or still open).
+struct FaultSpan {
+  std::int64_t open_ns;
+  std::uint8_t kinds;        // FaultBit of the kinds that opened it
+  std::uint32_t params = 0;  // parameters at fault when it opened
+  std::int64_t close_ns = std::numeric_limits<std::int64_t>::max();
+};
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t mid = v.size() / 2;
+  return v.size() % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
 
 }  // namespace
 
@@ -39,6 +56,9 @@ Result<EvaluateReport> EvaluateDetector(const EvaluateOptions& options) {
   for (std::size_t i = 0; i < n; ++i) index.emplace(fleet.SensorId(i), i);
   std::vector<StationRun> runs(n);
   std::vector<std::vector<Opening>> openings(n);
+  std::vector<std::vector<FaultSpan>> fault_spans(n);    // sensor_fault alerts
+  std::vector<std::vector<FaultSpan>> offline_spans(n);  // sensor_offline alerts
+  std::vector<std::vector<FaultSpan>> flag_spans(n);     // runs of flagged readings
 
   EvaluateReport report;
   const std::int64_t end = fleet_options.start_time_ns + options.duration_ns;
@@ -56,10 +76,38 @@ Result<EvaluateReport> EvaluateDetector(const EvaluateOptions& options) {
       }
       const std::size_t s = index.at(std::string(batch.sensor(r)));
       StationRun& run = runs[s];
-      RowVerdict v = m.Process(run.params, run.window, values);
+      const std::int64_t t = batch.time_ns(r);
+      const std::int64_t previous_ns = run.station.last_time_ns;
+      const std::int64_t silence_limit = m.SilenceLimitNs(run.station);
+      RowVerdict v = m.Process(run.params, run.station, t, values);
+      if (v.after_gap) {
+        // The server's sweep opens the offline alert once the silence passes the limit; this
+        // reading closes it.
+        offline_spans[s].push_back({previous_ns + silence_limit, 0, 0, t});
+      }
+      auto flag = [&flag_spans, s](std::int64_t at, std::int64_t previous) {
+        std::vector<FaultSpan>& spans = flag_spans[s];
+        if (!spans.empty() && spans.back().close_ns >= previous) {
+          spans.back().close_ns = at;
+        } else {
+          spans.push_back({at, 0, 0, at});
+        }
+      };
+      if (v.spikes != 0) flag(previous_ns, previous_ns);  // the spike was the previous reading
+      if ((v.faults | v.missing) != 0) flag(t, previous_ns);
       if (TrackEvent(run.event, v, m.tuning().window) == EventChange::kOpened) {
         openings[s].push_back(
             {batch.time_ns(r), LooksLikeContamination(run.params, values, v.outliers)});
+      }
+      switch (TrackFault(run.fault, v)) {
+        case EventChange::kOpened:
+          fault_spans[s].push_back({t, run.fault.kinds, v.faults | v.missing | v.spikes});
+          break;
+        case EventChange::kClosed:
+          fault_spans[s].back().close_ns = t;
+          break;
+        case EventChange::kNone:
+          break;
       }
     }
     report.readings += batch.size();
@@ -108,11 +156,63 @@ Result<EvaluateReport> EvaluateDetector(const EvaluateOptions& options) {
       if (on_fault) ++report.events_on_faults;
     }
   }
-  if (!delays.empty()) {
-    std::sort(delays.begin(), delays.end());
-    std::size_t mid = delays.size() / 2;
-    report.median_delay_samples =
-        delays.size() % 2 == 1 ? delays[mid] : (delays[mid - 1] + delays[mid]) / 2;
+  report.median_delay_samples = Median(delays);
+
+  // Sensor-fault alerts against the injected faults: a fault is detected when an alert was open
+  // at some time in [start, end + settle]; an alert opening outside every fault label is false.
+  const LabelKind kFaultKinds[] = {LabelKind::kStuck, LabelKind::kDrift, LabelKind::kSpike,
+                                   LabelKind::kDropout};
+  std::vector<std::vector<double>> fault_delays(std::size(kFaultKinds));
+  for (LabelKind k : kFaultKinds) report.fault_recall.push_back({k});
+  for (std::size_t s = 0; s < n; ++s) {
+    std::vector<bool> explained(fault_spans[s].size(), false);
+    for (const FaultSpan& span : offline_spans[s]) {
+      const bool dropout = std::any_of(labels[s].begin(), labels[s].end(), [&](const Label* l) {
+        return l->kind == LabelKind::kDropout && span.open_ns <= l->end_time_ns + settle &&
+               span.close_ns >= l->start_time_ns;
+      });
+      report.false_offline_alerts += !dropout;
+    }
+    for (const Label* l : labels[s]) {
+      if (l->kind == LabelKind::kContamination || l->start_time_ns >= end) continue;
+      const auto k = static_cast<std::size_t>(
+          std::find(std::begin(kFaultKinds), std::end(kFaultKinds), l->kind) -
+          std::begin(kFaultKinds));
+      EvaluateReport::FaultRecall& fr = report.fault_recall[k];
+      ++fr.injected;
+      auto overlaps = [&](const FaultSpan& span) {
+        return span.open_ns <= l->end_time_ns + settle && span.close_ns >= l->start_time_ns;
+      };
+      fr.flagged += std::any_of(flag_spans[s].begin(), flag_spans[s].end(), overlaps);
+      const bool dropout = l->kind == LabelKind::kDropout;
+      std::vector<FaultSpan>& alerts = dropout ? offline_spans[s] : fault_spans[s];
+      bool detected = false;
+      for (std::size_t f = 0; f < alerts.size(); ++f) {
+        const FaultSpan& span = alerts[f];
+        if (!overlaps(span)) continue;
+        if (!dropout) explained[f] = true;
+        if (!detected) {
+          detected = true;
+          fault_delays[k].push_back(
+              static_cast<double>(std::max<std::int64_t>(span.open_ns - l->start_time_ns, 0)) /
+              static_cast<double>(interval));
+        }
+      }
+      fr.detected += detected;
+    }
+    for (std::size_t f = 0; f < fault_spans[s].size(); ++f) {
+      if (explained[f]) continue;
+      ++report.false_fault_alerts;
+      for (int k = 0; k < kFaultKindCount; ++k) {
+        if ((fault_spans[s][f].kinds & (1u << k)) != 0) ++report.false_fault_alerts_by_kind[k];
+      }
+      for (int p = 0; p < kCanonicalParameterCount; ++p) {
+        if ((fault_spans[s][f].params & (1u << p)) != 0) ++report.false_fault_alerts_by_param[p];
+      }
+    }
+  }
+  for (std::size_t k = 0; k < report.fault_recall.size(); ++k) {
+    report.fault_recall[k].median_delay_samples = Median(fault_delays[k]);
   }
   report.sensor_days = static_cast<double>(n) * static_cast<double>(options.duration_ns) /
                        (86400.0 * static_cast<double>(kNanosPerSecond));
@@ -121,6 +221,8 @@ Result<EvaluateReport> EvaluateDetector(const EvaluateOptions& options) {
         1000.0 * static_cast<double>(report.false_alarms) / report.sensor_days;
     report.false_contamination_per_1000_sensor_days =
         1000.0 * static_cast<double>(report.false_contamination) / report.sensor_days;
+    report.false_fault_alerts_per_1000_sensor_days =
+        1000.0 * static_cast<double>(report.false_fault_alerts) / report.sensor_days;
   }
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

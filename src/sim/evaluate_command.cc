@@ -94,6 +94,39 @@ CLI::App* AddEvaluateCommand(CLI::App& parent, int* exit_code) {
             r.fault_labels, r.events_on_faults)
             .c_str(),
         stdout);
+    for (const EvaluateReport::FaultRecall& f : r.fault_recall) {
+      if (f.injected == 0) continue;
+      auto percent = [&f](std::size_t k) {
+        return 100.0 * static_cast<double>(k) / static_cast<double>(f.injected);
+      };
+      std::fputs(
+          fmt::format("    {:<8} {:>4} injected, {:>4} flagged ({:.1f} %), {:>4} alerted as "
+                      "{} ({:.1f} %), median delay {} samples\n",
+                      LabelKindName(f.kind), f.injected, f.flagged, percent(f.flagged), f.detected,
+                      f.kind == LabelKind::kDropout ? "sensor_offline" : "sensor_fault",
+                      percent(f.detected), f.median_delay_samples)
+              .c_str(),
+          stdout);
+    }
+    std::string by_kind;
+    for (int k = 0; k < kFaultKindCount; ++k) {
+      if (r.false_fault_alerts_by_kind[k] == 0) continue;
+      by_kind +=
+          fmt::format("{}{} {}", by_kind.empty() ? "" : ", ",
+                      FaultKindName(static_cast<FaultKind>(k)), r.false_fault_alerts_by_kind[k]);
+    }
+    for (int p = 0; p < kCanonicalParameterCount; ++p) {
+      if (r.false_fault_alerts_by_param[p] == 0) continue;
+      by_kind +=
+          fmt::format("{}{} {}", by_kind.empty() ? "" : ", ",
+                      ParameterName(static_cast<ParameterId>(p)), r.false_fault_alerts_by_param[p]);
+    }
+    std::fputs(fmt::format("  false sensor_fault alerts {} ({:.2f} per 1,000 sensor-days){}; "
+                           "false sensor_offline alerts {}\n",
+                           r.false_fault_alerts, r.false_fault_alerts_per_1000_sensor_days,
+                           by_kind.empty() ? "" : ": " + by_kind, r.false_offline_alerts)
+                   .c_str(),
+               stdout);
   });
   return cmd;
 }

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "alert/alert_manager.h"
 
 namespace aquawatch {
@@ -72,6 +74,66 @@ TEST(AlertManager, KeepsABoundedHistoryOfResolvedAlerts) {
   m.OnThresholdTransition(T("s9", Level::kNormal, Level::kWarnLow, 0.25, 100));
   EXPECT_EQ(m.List(AlertManager::Filter::kResolved, 100).size(), 3u);
   EXPECT_EQ(m.List(AlertManager::Filter::kOpen, 100).size(), 1u);
+}
+
+DetectorTransition Event(std::string_view sensor, std::string_view zone, bool open,
+                         std::string_view classification, std::int64_t time) {
+  return {sensor,     "site-1",     zone,
+          kEventKind, open,         classification,
+          "ph",       "ph +9.0 sd", AlertPriority::kMedium,
+          time,       time + 5};
+}
+
+std::optional<Alert> OpenZoneAlert(const AlertManager& m) {
+  for (const Alert& a : m.List(AlertManager::Filter::kOpen, 100)) {
+    if (a.kind == kZoneEventKind) return a;
+  }
+  return std::nullopt;
+}
+
+TEST(AlertManager, TwoSensorsOfOneZoneInAlarmRaiseAHighPriorityZoneAlert) {
+  AlertManager m;
+  Recorder rec;
+  m.AddListener(&rec);
+  m.OnDetectorTransition(Event("s1", "zone-a", true, "water_quality_deviation", 10));
+  m.OnDetectorTransition(Event("s9", "zone-b", true, "water_quality_deviation", 11));
+  EXPECT_FALSE(OpenZoneAlert(m)) << "one sensor per zone is no correlation";
+  m.OnDetectorTransition(Event("s2", "zone-a", true, "probable_contamination", 12));
+  auto zone = OpenZoneAlert(m);
+  ASSERT_TRUE(zone);
+  EXPECT_EQ(zone->zone, "zone-a");
+  EXPECT_EQ(zone->sensor, "");
+  EXPECT_EQ(zone->priority, AlertPriority::kHigh);
+  EXPECT_EQ(zone->classification, "probable_contamination");
+  EXPECT_EQ(zone->parameter, "s1, s2");
+  EXPECT_EQ(zone->opened_ns, 12);
+  EXPECT_EQ(m.OpenCount(), 4u);
+  // A third sensor updates the zone alert rather than opening another.
+  m.OnDetectorTransition(Event("s3", "zone-a", true, "water_quality_deviation", 13));
+  EXPECT_EQ(rec.events.back().type, AlertEvent::Type::kUpdated);
+  EXPECT_EQ(OpenZoneAlert(m)->parameter, "s1, s2, s3");
+  // It resolves when fewer than two sensors are left in alarm.
+  m.OnDetectorTransition(Event("s1", "zone-a", false, "", 20));
+  EXPECT_TRUE(OpenZoneAlert(m));
+  m.OnDetectorTransition(Event("s2", "zone-a", false, "", 21));
+  EXPECT_FALSE(OpenZoneAlert(m));
+  EXPECT_EQ(rec.events.back().type, AlertEvent::Type::kResolved);
+  EXPECT_EQ(rec.events.back().alert.kind, kZoneEventKind);
+  EXPECT_EQ(rec.events.back().alert.resolved_ns, 21);
+  // Sensor faults and sensors without a zone never count.
+  DetectorTransition fault = Event("s4", "zone-a", true, "flat_line", 30);
+  fault.kind = "sensor_fault";
+  m.OnDetectorTransition(fault);
+  m.OnDetectorTransition(Event("s5", "", true, "water_quality_deviation", 31));
+  m.OnDetectorTransition(Event("s6", "", true, "water_quality_deviation", 32));
+  EXPECT_FALSE(OpenZoneAlert(m));
+}
+
+TEST(AlertManager, ZoneCorrelationCanBeTurnedOff) {
+  AlertManager m(10000, /*zone_min_sensors=*/0);
+  m.OnDetectorTransition(Event("s1", "zone-a", true, "water_quality_deviation", 10));
+  m.OnDetectorTransition(Event("s2", "zone-a", true, "water_quality_deviation", 11));
+  EXPECT_FALSE(OpenZoneAlert(m));
 }
 
 }  // namespace

@@ -409,8 +409,9 @@ TEST(Replay, CallsDetectorOncePerRowInFileOrder) {
             "start,end,rows,max_probability,labelled\n"
             "2016-08-03T09:51:00Z,2016-08-03T09:52:00Z,2,1,1\n");
   std::string rows = FormatRowsCsv(*in, result.verdicts);
-  EXPECT_EQ(rows.substr(0, rows.find('\n')), "time,event,probability,outliers,faults,max_z,label");
-  EXPECT_NE(rows.find("\n2016-08-03T09:51:00Z,1,1,0,0,9,1\n"), std::string::npos);
+  EXPECT_EQ(rows.substr(0, rows.find('\n')),
+            "time,event,probability,outliers,faults,spikes,missing,after_gap,max_z,label");
+  EXPECT_NE(rows.find("\n2016-08-03T09:51:00Z,1,1,0,0,0,0,0,9,1\n"), std::string::npos);
 }
 
 // A detector that looks ahead would need the next row before answering; this one checks that
@@ -433,7 +434,11 @@ TEST(ReplayTuning, SetsKnownFieldsAndRejectsBadOnes) {
   EXPECT_DOUBLE_EQ(t.outlier_z, 8);
   EXPECT_TRUE(SetTuningField(t, "window", "30").ok());
   EXPECT_EQ(t.window, 30);
-  EXPECT_TRUE(SetTuningField(t, "stuck_samples", "0").ok());
+  EXPECT_TRUE(SetTuningField(t, "flat_samples", "0").ok());
+  EXPECT_TRUE(SetTuningField(t, "spike_filter", "1").ok());
+  EXPECT_TRUE(t.spike_filter);
+  EXPECT_FALSE(SetTuningField(t, "spike_filter", "2").ok());
+  EXPECT_FALSE(SetTuningField(t, "drift_samples", "70000").ok());
   Status unknown = SetTuningField(t, "outlier_zz", "8");
   EXPECT_FALSE(unknown.ok());
   EXPECT_NE(unknown.message().find("outlier_zz"), std::string::npos);
@@ -445,7 +450,7 @@ TEST(ReplayTuning, SetsKnownFieldsAndRejectsBadOnes) {
   EXPECT_FALSE(SetTuningField(t, "outlier_z", "abc").ok());
   EXPECT_EQ(t.window, 30);
   auto fields = TuningFields(t);
-  ASSERT_EQ(fields.size(), 13u);  // every DetectorTuning field
+  ASSERT_EQ(fields.size(), 22u);  // every DetectorTuning field
   EXPECT_EQ(fields[3].first, "outlier_z");
   EXPECT_EQ(fields[3].second, "8");
   for (const auto& [k, v] : fields) {

@@ -107,6 +107,7 @@ TEST(StationDetector, CusumCatchesASlowRampBeforeTheLevelTestDoes) {
 TEST(StationDetector, StateOfASixParameterSensorFitsTheBudget) {
   auto d = Make(6);
   EXPECT_LE(d->StateBytes(), 400u);
+  EXPECT_EQ(d->StateBytes(), 6 * sizeof(ParamState) + sizeof(StationState));
 }
 
 TEST(StationDetector, SingleSpikeIsAnOutlierButNotAnEvent) {
@@ -141,16 +142,235 @@ TEST(StationDetector, ImpossibleValuesAreFaultsNotEvents) {
   }
 }
 
-TEST(StationDetector, StuckSensorIsAFault) {
+TEST(StationDetector, StuckSensorIsAFlatLineFault) {
   DetectorTuning t;
-  t.stuck_samples = 30;
+  t.flat_samples = 30;
   auto d = Make(1, t);
+  std::mt19937 rng(8);
+  // Noise of 5 resolutions: this probe normally moves, so a flat run is suspicious.
+  for (int i = 0; i < 500; ++i) {
+    double x = Noisy(rng, 7.2, 0.05);
+    EXPECT_EQ(d->Process(i, &x).faults, 0u) << i;
+  }
+  int first_fault = -1;
+  for (int i = 0; i < 400; ++i) {
+    double x = 7.25;
+    RowVerdict v = d->Process(500 + i, &x);
+    if (v.faults != 0 && first_fault < 0) first_fault = i;
+    if (first_fault >= 0) {
+      EXPECT_EQ(v.faults, 1u) << "a long stuck run stays a fault, row " << i;
+      EXPECT_EQ(v.fault_kinds, FaultBit(FaultKind::kFlatLine));
+    }
+  }
+  EXPECT_EQ(first_fault, 30);
+  double moved = 7.4;  // the probe comes back to life
+  EXPECT_EQ(d->Process(900, &moved).faults, 0u);
+}
+
+TEST(StationDetector, FlatLineWithinOneResolutionIsAFaultWithThatTolerance) {
+  DetectorTuning t;
+  t.flat_samples = 30;
+  t.flat_tolerance = 1;
+  auto d = Make(1, t);
+  std::mt19937 rng(9);
+  for (int i = 0; i < 500; ++i) {
+    double x = Noisy(rng, 7.2, 0.05);
+    d->Process(i, &x);
+  }
   RowVerdict last;
   for (int i = 0; i < 40; ++i) {
-    double x = 7.25;
-    last = d->Process(i, &x);
+    double x = i % 2 == 0 ? 7.25 : 7.26;  // toggling by one step: still flat
+    last = d->Process(500 + i, &x);
   }
   EXPECT_EQ(last.faults, 1u);
+}
+
+TEST(StationDetector, QuietQuantisedParameterIsNotAFlatLine) {
+  // A parameter whose noise is below its resolution is flat by nature (GECCO's pH): not a fault.
+  DetectorTuning t;
+  t.flat_samples = 30;
+  t.flat_tolerance = 1;
+  auto d = Make(1, t);
+  std::mt19937 rng(10);
+  int faults = 0;
+  for (int i = 0; i < 5000; ++i) {
+    double x = Noisy(rng, 7.2, 0.002);
+    faults += d->Process(i, &x).faults != 0;
+  }
+  EXPECT_EQ(faults, 0);
+}
+
+TEST(StationDetector, LoggerSentinelIsAFault) {
+  auto d = Make(2);
+  std::mt19937 rng(11);
+  for (int i = 0; i < 200; ++i) {
+    double row[2] = {Noisy(rng, 7.2), Noisy(rng, 7.2)};
+    d->Process(i, row);
+  }
+  // -9999 lies outside pH's valid range; give the second parameter a wide range to check that a
+  // sentinel inside the range is caught as such.
+  std::vector<ParameterSpec> specs = {{"ph", 0.01, 0, 14, true},
+                                      {"conductivity", 1, 0, 200000, true}};
+  auto wide = StationDetector::Create(specs, {});
+  ASSERT_TRUE(wide.ok());
+  for (int i = 0; i < 200; ++i) {
+    double row[2] = {Noisy(rng, 7.2), std::round(Noisy(rng, 500, 5, 1))};
+    (*wide)->Process(i, row);
+  }
+  double row[2] = {7.2, 9999};
+  RowVerdict v = (*wide)->Process(200, row);
+  EXPECT_EQ(v.faults, 0b10u);
+  EXPECT_EQ(v.fault_kinds, FaultBit(FaultKind::kSentinel));
+  EXPECT_EQ(v.outliers, 0u);
+  double impossible[2] = {-9999, 500};
+  v = d->Process(200, impossible);
+  EXPECT_EQ(v.fault_kinds, FaultBit(FaultKind::kOutOfRange));
+}
+
+TEST(StationDetector, IsolatedSpikeIsConfirmedOnTheNextRowAndLeavesTheWindow) {
+  DetectorTuning t;
+  t.spike_filter = true;
+  auto d = Make(1, t);
+  std::mt19937 rng(12);
+  WarmUp(*d, rng, 7.2);
+  double spike = 9.0;
+  EXPECT_EQ(d->Process(1000, &spike).outliers, 1u);
+  double back = 7.2;
+  RowVerdict v = d->Process(1001, &back);
+  EXPECT_EQ(v.spikes, 1u);
+  EXPECT_EQ(v.fault_kinds, FaultBit(FaultKind::kSpike));
+  // Without the filter, a spike and one outlier four rows later would make an event (two
+  // outliers in the window); with it the spike no longer counts.
+  for (int i = 0; i < 3; ++i) {
+    double x = Noisy(rng, 7.2);
+    d->Process(1002 + i, &x);
+  }
+  double again = 9.0;
+  EXPECT_FALSE(d->Process(1005, &again).event);
+
+  DetectorTuning off;
+  off.spike_filter = false;
+  auto unfiltered = Make(1, off);
+  std::mt19937 rng2(12);
+  WarmUp(*unfiltered, rng2, 7.2);
+  unfiltered->Process(1000, &spike);
+  EXPECT_EQ(unfiltered->Process(1001, &back).spikes, 0u);
+  for (int i = 0; i < 3; ++i) {
+    double x = Noisy(rng2, 7.2);
+    unfiltered->Process(1002 + i, &x);
+  }
+  EXPECT_TRUE(unfiltered->Process(1005, &again).event);
+}
+
+TEST(StationDetector, StepIsNotASpike) {
+  DetectorTuning t;
+  t.spike_filter = true;
+  auto d = Make(1, t);
+  std::mt19937 rng(13);
+  WarmUp(*d, rng, 7.2);
+  std::uint32_t spikes = 0;
+  bool event = false;
+  for (int i = 0; i < 20; ++i) {
+    double x = Noisy(rng, 8.0);
+    RowVerdict v = d->Process(1000 + i, &x);
+    spikes |= v.spikes;
+    event = event || v.event;
+  }
+  EXPECT_EQ(spikes, 0u);
+  EXPECT_TRUE(event);
+}
+
+TEST(StationDetector, OneParameterDriftingAloneBecomesADriftFault) {
+  DetectorTuning t;
+  t.drift_samples = 100;
+  t.drift_h = 20;
+  auto d = Make(3, t);
+  std::mt19937 rng(14);
+  for (int i = 0; i < 1000; ++i) {
+    double row[3] = {Noisy(rng, 7.2, 0.03), Noisy(rng, 1.0, 0.03), Noisy(rng, 5.0, 0.03)};
+    d->Process(i, row);
+  }
+  // Parameter 1 ramps by half a noise sd per row; the others stay put.
+  int first_drift = -1;
+  RowVerdict last;
+  for (int i = 0; i < 600; ++i) {
+    double row[3] = {Noisy(rng, 7.2, 0.03), Noisy(rng, 1.0 + 0.0015 * i, 0.03),
+                     Noisy(rng, 5.0, 0.03)};
+    last = d->Process(1000 + i, row);
+    if ((last.fault_kinds & FaultBit(FaultKind::kDrift)) != 0 && first_drift < 0) first_drift = i;
+  }
+  ASSERT_GE(first_drift, 100);
+  EXPECT_EQ(last.faults, 0b010u);
+  EXPECT_EQ(last.outliers, 0u) << "a drifting parameter is a fault, not an outlier";
+  EXPECT_FALSE(last.event);
+}
+
+TEST(StationDetector, JointShiftIsNotDrift) {
+  DetectorTuning t;
+  t.drift_samples = 100;
+  auto d = Make(2, t);
+  std::mt19937 rng(15);
+  for (int i = 0; i < 1000; ++i) {
+    double row[2] = {Noisy(rng, 7.2, 0.03), Noisy(rng, 1.0, 0.03)};
+    d->Process(i, row);
+  }
+  std::uint32_t faults = 0;
+  for (int i = 0; i < 600; ++i) {
+    double row[2] = {Noisy(rng, 7.2 + 0.0015 * i, 0.03), Noisy(rng, 1.0 + 0.0015 * i, 0.03)};
+    faults |= d->Process(1000 + i, row).faults;
+  }
+  EXPECT_EQ(faults, 0u);
+}
+
+TEST(StationDetector, LongMissingParameterIsAFault) {
+  DetectorTuning t;
+  t.missing_samples = 5;
+  auto d = Make(2, t);
+  for (int i = 0; i < 100; ++i) {
+    double row[2] = {7.0, i < 50 ? 7.1 : std::nan("")};
+    RowVerdict v = d->Process(i, row);
+    EXPECT_EQ(v.missing, i >= 54 ? 0b10u : 0u) << i;
+  }
+  // A parameter never reported is not missing: the probe does not have it.
+  auto fresh = Make(2, t);
+  for (int i = 0; i < 20; ++i) {
+    double row[2] = {7.0, std::nan("")};
+    EXPECT_EQ(fresh->Process(i, row).missing, 0u);
+  }
+}
+
+TEST(StationDetector, SilenceLongerThanTheUsualIntervalIsOffline) {
+  DetectorTuning t;
+  t.offline_after = 5;
+  t.offline_min_seconds = 60;
+  t.warmup_samples = 20;
+  auto model = StationModel::Create({{"ph", 0.01, 0, 14, true}}, t);
+  ASSERT_TRUE(model.ok());
+  std::vector<ParamState> params(1);
+  StationState station;
+  constexpr std::int64_t kSecond = 1'000'000'000;
+  double x = 7.0;
+  std::int64_t time = 0;
+  for (int i = 0; i < 50; ++i) {
+    time = (1000 + i * 30) * kSecond;  // every 30 s
+    EXPECT_FALSE((*model)->Process(params, station, time, &x).after_gap);
+  }
+  EXPECT_NEAR(station.interval_seconds, 30, 0.01);
+  EXPECT_FALSE((*model)->IsSilent(station, time, time + 149 * kSecond));
+  EXPECT_TRUE((*model)->IsSilent(station, time, time + 151 * kSecond));
+  RowVerdict back = (*model)->Process(params, station, time + 600 * kSecond, &x);
+  EXPECT_TRUE(back.after_gap);
+  EXPECT_EQ(back.fault_kinds, FaultBit(FaultKind::kOffline));
+  EXPECT_NEAR(station.interval_seconds, 30, 0.01) << "a gap does not teach the interval";
+  // A fast sensor is not offline before offline_min_seconds.
+  StationState fast;
+  StationState young;
+  for (int i = 0; i < 50; ++i) (*model)->Process(params, fast, i * kSecond, &x);
+  for (int i = 0; i < 10; ++i) (*model)->Process(params, young, i * kSecond, &x);
+  EXPECT_FALSE((*model)->IsSilent(young, 9 * kSecond, 1000 * kSecond))
+      << "a station that sent fewer than warmup_samples rows is not judged";
+  EXPECT_FALSE((*model)->IsSilent(fast, 49 * kSecond, 100 * kSecond));
+  EXPECT_TRUE((*model)->IsSilent(fast, 49 * kSecond, 110 * kSecond));
 }
 
 TEST(StationDetector, CorrelatedShiftFlagsEveryMovingParameter) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <future>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -296,6 +297,89 @@ TEST(PipelineDetection, ImpossibleValuesBecomeASensorFaultNotAnEvent) {
 
 namespace aquawatch {
 namespace {
+
+TEST(PipelineDetection, StuckProbeIsAFlatLineFaultWithItsKind) {
+  Fixture f;
+  auto p = OpenWithoutRules(f);
+  std::mt19937 rng(15);
+  ReadingBatch b;
+  for (int i = 0; i < 400; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  b.Clear();
+  // Conductivity freezes at one value while the other parameters go on as before.
+  std::normal_distribution<double> n(0, 1);
+  for (int i = 400; i < 500; ++i) {
+    b.BeginReading("probe", i, "site-1", "zone-1");
+    b.AddField(ParameterId::kPh, std::round((7.3 + 0.01 * n(rng)) / 0.01) * 0.01);
+    b.AddField(ParameterId::kFreeChlorineMgL, std::round((0.8 + 0.01 * n(rng)) / 0.01) * 0.01);
+    b.AddField(ParameterId::kConductivityUsCm, 451);
+  }
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  auto open = f.alerts.List(AlertManager::Filter::kOpen, 10);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].kind, "sensor_fault");
+  EXPECT_EQ(open[0].classification, "flat_line");
+  EXPECT_EQ(open[0].parameter, "conductivity_us_cm");
+  EXPECT_EQ(open[0].priority, AlertPriority::kMedium);
+}
+
+TEST(PipelineDetection, SilentSensorGoesOfflineAndItsNextReadingClosesTheAlert) {
+  Fixture f;
+  f.options.rules = RuleSet{};
+  DetectorTuning tuning;
+  tuning.offline_min_seconds = 0.3;
+  tuning.warmup_samples = 20;
+  f.options.station_model = CanonicalStationModel(tuning);
+  auto p = f.Open();
+  std::mt19937 rng(16);
+  ReadingBatch b;
+  constexpr std::int64_t kMs = 1'000'000;
+  for (int i = 0; i < 50; ++i) AddProbeReading(b, "probe", i * 10 * kMs, rng, 0.8, 0.12);
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  EXPECT_EQ(f.alerts.OpenCount(), 0u);
+  // Usual interval 10 ms: offline after max(5 x 10 ms, 0.3 s); the sweep runs every 250 ms.
+  std::optional<Alert> offline;
+  for (int wait = 0; wait < 40 && !offline; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (const Alert& a : f.alerts.List(AlertManager::Filter::kOpen, 10)) {
+      if (a.kind == "sensor_offline") offline = a;
+    }
+  }
+  ASSERT_TRUE(offline);
+  EXPECT_EQ(offline->sensor, "probe");
+  EXPECT_EQ(offline->classification, "offline");
+  EXPECT_EQ(offline->priority, AlertPriority::kMedium);
+  b.Clear();
+  AddProbeReading(b, "probe", 60 * 10 * kMs, rng, 0.8, 0.12);
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  EXPECT_EQ(f.alerts.OpenCount(), 0u);
+  auto resolved = f.alerts.List(AlertManager::Filter::kResolved, 10);
+  ASSERT_EQ(resolved.size(), 1u);
+  EXPECT_EQ(resolved[0].kind, "sensor_offline");
+}
+
+TEST(PipelineDetection, DetectorStateSurvivesACheckpointRestart) {
+  Fixture f;
+  f.options.rules = RuleSet{};
+  std::mt19937 rng(17);
+  {
+    auto p = f.Open();
+    ReadingBatch b;
+    for (int i = 0; i < 300; ++i) AddProbeReading(b, "probe", i, rng, 0.8, 0.12);
+    ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+    p->Stop();  // a clean stop writes a checkpoint with the warm baselines
+  }
+  auto p = f.Open();
+  EXPECT_EQ(p->recovery().readings, 0u) << "restored from the checkpoint, not the log";
+  ReadingBatch b;
+  for (int i = 300; i < 302; ++i) AddProbeReading(b, "probe", i, rng, 0.35, 0.6);
+  ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+  // A cold detector would need warmup_samples (60) rows before judging anything.
+  auto open = f.alerts.List(AlertManager::Filter::kOpen, 10);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].classification, "probable_contamination");
+  EXPECT_EQ(open[0].opened_ns, 301);
+}
 
 TEST(PipelineDetection, FaultOpeningOnTheRowAnEventClosesIsStillOpened) {
   Fixture f;
