@@ -1,10 +1,13 @@
 #include "api/rest.h"
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <charconv>
+#include <mutex>
 
 #include "api/alert_json.h"
 #include "api/json_writer.h"
+#include "api/profile_json.h"
 #include "api/readings_query.h"
 #include "api/sensor_json.h"
 
@@ -153,6 +156,11 @@ class ApiHandlerImpl final : public HttpHandler {
         p.compare(0, kSensors.size(), kSensors) == 0) {
       return respond(PutSensor(std::string_view(p).substr(kSensors.size()), req));
     }
+    constexpr std::string_view kProfiles = "/api/v1/profiles/";
+    if (req.method == "PUT" && p.size() > kProfiles.size() &&
+        p.compare(0, kProfiles.size(), kProfiles) == 0) {
+      return respond(PutProfile(std::string_view(p).substr(kProfiles.size()), req));
+    }
     if (req.method != "GET" && req.method != "HEAD") {
       return respond(Error(405, fmt::format("{} is not allowed on {}", req.method, p)));
     }
@@ -169,6 +177,9 @@ class ApiHandlerImpl final : public HttpHandler {
     }
     if (p == "/api/v1/sensors") return respond(ListSensors(req));
     if (p == "/api/v1/profiles") return respond(ListProfiles());
+    if (p.size() > kProfiles.size() && p.compare(0, kProfiles.size(), kProfiles) == 0) {
+      return respond(GetProfile(std::string_view(p).substr(kProfiles.size())));
+    }
     if (p.size() > kSensors.size() && p.compare(0, kSensors.size(), kSensors) == 0) {
       return respond(SensorRoute(std::string_view(p).substr(kSensors.size()), req));
     }
@@ -337,20 +348,66 @@ class ApiHandlerImpl final : public HttpHandler {
       return Error(record.status().code() == StatusCode::kInvalidArgument ? 400 : 500,
                    record.status().message());
     }
+    // The shards apply the rules of the sensor's profile from its next reading on.
+    if (update->profile) {
+      pipeline_.SetSensorProfile(
+          rest, SiteProfileIndex(record->profile).value_or(DefaultSiteProfileIndex()));
+    }
     std::string body;
     AppendSensorJson(body, *record);
     return Json(std::move(body));
   }
 
   HttpResponse ListProfiles() {
-    auto profiles = catalog_.ListProfiles();
-    if (!profiles.ok()) return Error(500, profiles.status().message());
+    const ProfileRules rules = pipeline_.profile_rules();
     std::string body = R"({"profiles":[)";
-    for (std::size_t i = 0; i < profiles->size(); ++i) {
+    for (std::size_t i = 0; i < kSiteProfiles.size(); ++i) {
       if (i > 0) body += ",";
-      AppendJsonString(body, (*profiles)[i]);
+      AppendProfileJson(body, kSiteProfiles[i], rules.For(i));
     }
     body += "]}";
+    return Json(std::move(body));
+  }
+
+  HttpResponse GetProfile(std::string_view name) {
+    auto index = SiteProfileIndex(name);
+    if (!index) return UnknownProfile(name);
+    std::string body;
+    AppendProfileJson(body, kSiteProfiles[*index], pipeline_.profile_rules().For(*index));
+    return Json(std::move(body));
+  }
+
+  HttpResponse UnknownProfile(std::string_view name) {
+    std::string known;
+    for (const SiteProfile& p : kSiteProfiles) {
+      known += known.empty() ? "" : ", ";
+      known += p.name;
+    }
+    return Error(404, fmt::format("no profile \"{}\" (known: {})",
+                                  name.substr(0, std::min<std::size_t>(name.size(), 64)), known));
+  }
+
+  // Edits a profile's rules: stored in the catalog first, so an acknowledged change survives a
+  // restart, then handed to the shards.
+  HttpResponse PutProfile(std::string_view name, const HttpRequest& req) {
+    auto index = SiteProfileIndex(name);
+    if (!index) return UnknownProfile(name);
+    std::lock_guard lock(profile_mu_);  // one read-modify-write at a time
+    ProfileRules rules = pipeline_.profile_rules();
+    std::vector<ParameterId> changed;
+    if (Status s = ApplyProfileUpdate(req.body, rules.For(*index), changed); !s.ok()) {
+      return Error(400, s.message());
+    }
+    std::vector<ProfileRuleRecord> records;
+    for (ParameterId id : changed) {
+      const ThresholdRule& r = rules.For(*index).For(id);
+      records.push_back({std::string(name), std::string(ParameterName(id)), r.critical_low,
+                         r.warn_low, r.warn_high, r.critical_high, r.hysteresis, r.min_duration_s});
+    }
+    if (Status s = catalog_.PutProfileRules(records); !s.ok()) return Error(500, s.message());
+    pipeline_.SetProfileRules(rules);
+    std::string body;
+    AppendProfileJson(body, kSiteProfiles[*index], rules.For(*index));
     return Json(std::move(body));
   }
 
@@ -390,6 +447,7 @@ class ApiHandlerImpl final : public HttpHandler {
     return Json(
         R"json({"service":"aquawatch","routes":["POST /api/v1/readings","POST /write",)json"
         R"json("POST /api/v2/write","GET /api/v1/sensors","GET /api/v1/sensors/{id}/latest","GET /api/v1/sensors/{id}/readings",)json"
+        R"json("GET /api/v1/profiles","GET /api/v1/profiles/{name}","PUT /api/v1/profiles/{name}",)json"
         R"json("GET /api/v1/alerts","GET /api/v1/stream (WebSocket)","GET /healthz",)json"
         R"json("GET /readyz","GET /metrics"]})json");
   }
@@ -400,6 +458,7 @@ class ApiHandlerImpl final : public HttpHandler {
   MetricsRegistry& metrics_;
   Clock& clock_;
   ApiOptions options_;
+  std::mutex profile_mu_;  // serialises profile edits (read, change, store, publish)
   IngestChannel json_channel_;
   IngestChannel influx_channel_;
   Counter& requests_;

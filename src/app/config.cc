@@ -249,43 +249,37 @@ std::vector<ConfigOption> BuildOptions() {
   o.push_back(NumberOption<std::size_t>(
       "store.block_cache_mb", "RocksDB block cache for sealed chunks, in MiB",
       [](Config& c) -> std::size_t& { return c.pipeline.store.block_cache_mb; }, 8, 1 << 20));
-  // One option per threshold of every canonical parameter.
-  struct Limit {
-    const char* name;
-    double ThresholdRule::*field;
-  };
-  static const Limit kLimits[] = {{"critical_low", &ThresholdRule::critical_low},
-                                  {"warn_low", &ThresholdRule::warn_low},
-                                  {"warn_high", &ThresholdRule::warn_high},
-                                  {"critical_high", &ThresholdRule::critical_high},
-                                  {"hysteresis", &ThresholdRule::hysteresis}};
-  for (int p = 0; p < kCanonicalParameterCount; ++p) {
-    auto id = static_cast<ParameterId>(p);
-    for (const Limit& limit : kLimits) {
-      std::string key = fmt::format("rules.{}.{}", ParameterName(id), limit.name);
-      auto field = limit.field;
-      bool is_hysteresis = std::string_view(limit.name) == "hysteresis";
-      o.push_back(
-          {key,
-           fmt::format("{} of {} ({}); \"none\" removes it", limit.name, ParameterName(id),
-                       CanonicalParameter(id).unit),
-           [key, id, field, is_hysteresis](Config& c, const std::string& v) -> Status {
-             double d = 0;
-             Status s = ParseDouble(key, v, &d);
-             if (!s.ok()) return s;
-             ThresholdRule& rule = c.pipeline.rules.For(id);
-             if (std::isnan(d)) {
-               d = is_hysteresis ? 0
-                   : (field == &ThresholdRule::critical_low || field == &ThresholdRule::warn_low)
-                       ? -kNoLimit
-                       : kNoLimit;
-             }
-             rule.*field = d;
-             rule.enabled = std::isfinite(rule.critical_low) || std::isfinite(rule.warn_low) ||
-                            std::isfinite(rule.warn_high) || std::isfinite(rule.critical_high);
-             return Status::Ok();
-           },
-           [id, field](const Config& c) { return FormatLimit(c.pipeline.rules.For(id).*field); }});
+  // One option per rule field of every canonical parameter of every site profile.
+  for (std::size_t prof = 0; prof < kSiteProfiles.size(); ++prof) {
+    for (int p = 0; p < kCanonicalParameterCount; ++p) {
+      auto id = static_cast<ParameterId>(p);
+      for (const RuleField& rf : kRuleFields) {
+        std::string key =
+            fmt::format("rules.{}.{}.{}", kSiteProfiles[prof].name, ParameterName(id), rf.name);
+        auto field = rf.field;
+        const bool is_limit = rf.is_limit;
+        std::string help =
+            is_limit ? fmt::format("{} of {} ({}) for {} sites; \"none\" removes it", rf.name,
+                                   ParameterName(id), CanonicalParameter(id).unit,
+                                   kSiteProfiles[prof].name)
+                     : fmt::format("{} of the {} rule for {} sites{}", rf.name, ParameterName(id),
+                                   kSiteProfiles[prof].name,
+                                   field == &ThresholdRule::min_duration_s ? " (seconds)" : "");
+        o.push_back({key, std::move(help),
+                     [key, prof, id, field, is_limit](Config& c, const std::string& v) -> Status {
+                       double d = 0;
+                       Status s = ParseDouble(key, v, &d);
+                       if (!s.ok()) return s;
+                       if (std::isnan(d)) d = is_limit ? NoLimit(field) : 0;  // "none"
+                       ThresholdRule& rule = c.pipeline.rules.For(prof).For(id);
+                       rule.*field = d;
+                       UpdateEnabled(rule);
+                       return Status::Ok();
+                     },
+                     [prof, id, field](const Config& c) {
+                       return FormatLimit(c.pipeline.rules.For(prof).For(id).*field);
+                     }});
+      }
     }
   }
   return o;
@@ -404,15 +398,13 @@ Status Validate(const Config& config) {
   if (config.pipeline.store.maintenance_interval_ns < 1'000'000'000LL) {
     return Status::InvalidArgument("store.maintenance_interval must be at least 1s");
   }
-  for (int p = 0; p < kCanonicalParameterCount; ++p) {
-    const ThresholdRule& r = config.pipeline.rules.by_parameter[p];
-    if (!(r.critical_low <= r.warn_low && r.warn_low <= r.warn_high &&
-          r.warn_high <= r.critical_high) ||
-        r.hysteresis < 0) {
-      return Status::InvalidArgument(
-          fmt::format("rules.{}: need critical_low <= warn_low <= warn_high <= critical_high and "
-                      "hysteresis >= 0",
-                      ParameterName(static_cast<ParameterId>(p))));
+  for (std::size_t prof = 0; prof < kSiteProfiles.size(); ++prof) {
+    for (int p = 0; p < kCanonicalParameterCount; ++p) {
+      Status st =
+          ValidateRule(config.pipeline.rules.For(prof).by_parameter[static_cast<std::size_t>(p)],
+                       fmt::format("rules.{}.{}", kSiteProfiles[prof].name,
+                                   ParameterName(static_cast<ParameterId>(p))));
+      if (!st.ok()) return st;
     }
   }
   return Status::Ok();

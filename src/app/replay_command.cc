@@ -1,6 +1,7 @@
 #include "app/replay_command.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -56,9 +57,15 @@ struct Run {
   const ReplayCommandOptions& options;
   const DetectorTuning& tuning;
   const ReplayInput& input;
+  const ReplayResult& result;
   const ReplayScore& score;
   std::size_t detected_runs = 0;
 };
+
+std::size_t RowsInALevel(const ReplayResult& result) {
+  return static_cast<std::size_t>(std::count_if(result.thresholds.begin(), result.thresholds.end(),
+                                                [](std::uint32_t t) { return t != 0; }));
+}
 
 std::string Summary(const Run& run) {
   const ReplayInput& in = run.input;
@@ -88,6 +95,16 @@ std::string Summary(const Run& run) {
   for (const auto& [k, v] : TuningFields(run.tuning)) tuning += fmt::format(" {}={}", k, v);
   line(fmt::format("profile {}; predicted rows: {}; tuning:{}", run.options.profile,
                    run.options.predict, tuning));
+  if (run.result.ruled_columns.empty()) {
+    line(
+        fmt::format("threshold rules of {}: no column has one (rules apply to columns with "
+                    "canonical names, e.g. ph, turbidity_ntu)",
+                    run.options.profile));
+  } else {
+    line(fmt::format("threshold rules of {} on {}: {} alerts, {} rows in a warn or critical level",
+                     run.options.profile, fmt::join(run.result.ruled_columns, ", "),
+                     run.result.threshold_alerts, RowsInALevel(run.result)));
+  }
   std::string window;
   if (!run.options.score_from.empty() || !run.options.score_to.empty()) {
     window = fmt::format(" in [{}, {})",
@@ -169,6 +186,8 @@ std::string Json(const Run& run) {
   str("time_format", in.time_format);
   str("profile", run.options.profile);
   str("predict", run.options.predict);
+  integer("threshold_alerts", run.result.threshold_alerts);
+  integer("threshold_rows", RowsInALevel(run.result));
   AppendJsonKey(out, "tuning");
   out.push_back('{');
   bool first = true;
@@ -343,10 +362,12 @@ int RunReplay(const ReplayCommandOptions& options) {
     std::fprintf(stderr, "replay: detector: %s\n", detector.status().message().c_str());
     return 1;
   }
+  const ProfileRules profile_rules = DefaultProfileRules();
+  replay_options.rules = &profile_rules.For(*SiteProfileIndex(options.profile));
   const ReplayResult result = Replay(in, **detector, replay_options);
   const std::vector<DetectedEvent> events = DetectedEvents(in, result.verdicts);
 
-  Run run{options, tuning, in, result.score, events.size()};
+  Run run{options, tuning, in, result, result.score, events.size()};
   std::fputs(Summary(run).c_str(), stdout);
   std::fflush(stdout);
 
@@ -359,7 +380,9 @@ int RunReplay(const ReplayCommandOptions& options) {
       rc = 1;
     }
   };
-  if (!options.output.empty()) write(options.output, FormatRowsCsv(in, result.verdicts));
+  if (!options.output.empty()) {
+    write(options.output, FormatRowsCsv(in, result.verdicts, result.thresholds));
+  }
   if (!options.events.empty()) write(options.events, FormatEventsCsv(in, events));
   if (!options.json.empty()) write(options.json, Json(run));
   return rc;
@@ -384,7 +407,9 @@ CLI::App* AddReplayCommand(CLI::App& parent, int* exit_code) {
   cmd->add_option("--params", opts->params,
                   "Parameter columns, comma-separated; default: all but time and label columns")
       ->delimiter(',');
-  cmd->add_option("--profile", opts->profile, "Detection profile (recorded; profiles land later)")
+  cmd->add_option("--profile", opts->profile,
+                  "Site profile whose threshold rules apply to the columns with canonical "
+                  "parameter names (defaults from public standards, docs/detection-v0.md)")
       ->check(CLI::IsMember(ReplayProfiles()))
       ->capture_default_str();
   cmd->add_option("--score-from", opts->score_from,

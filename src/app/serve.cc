@@ -20,6 +20,45 @@
 #include "store/catalog/catalog_feeder.h"
 
 namespace aquawatch {
+namespace {
+
+// Rules edited through the API override the configured ones; sensors on another profile than
+// the default are handed to the pipeline by id.
+Status LoadRulesFromCatalog(const Catalog& catalog, PipelineOptions& options) {
+  auto rules = catalog.ListProfileRules();
+  if (!rules.ok()) return rules.status();
+  for (const ProfileRuleRecord& r : *rules) {
+    auto profile = SiteProfileIndex(r.profile);
+    ParameterId id = ParameterFromName(r.parameter);
+    if (!profile || id == ParameterId::kCustom) {
+      spdlog::warn("catalog: ignoring a rule for {} / {}: unknown profile or parameter", r.profile,
+                   r.parameter);
+      continue;
+    }
+    ThresholdRule& rule = options.rules.For(*profile).For(id);
+    rule = {false,           r.critical_low, r.warn_low,      r.warn_high,
+            r.critical_high, r.hysteresis,   r.min_duration_s};
+    UpdateEnabled(rule);
+  }
+  std::string after;
+  for (;;) {
+    auto page = catalog.ListSensors(after, 10000);
+    if (!page.ok()) return page.status();
+    if (page->empty()) break;
+    for (const SensorRecord& s : *page) {
+      auto profile = SiteProfileIndex(s.profile);
+      if (profile && *profile != DefaultSiteProfileIndex()) {
+        options.sensor_profiles.emplace_back(s.id, *profile);
+      }
+    }
+    after = page->back().id;
+  }
+  spdlog::info("catalog: {} edited rules, {} sensors on a non-default profile", rules->size(),
+               options.sensor_profiles.size());
+  return Status::Ok();
+}
+
+}  // namespace
 
 int RunServe(const Config& config) {
   Env& env = DefaultEnv();
@@ -34,19 +73,29 @@ int RunServe(const Config& config) {
   // Services start in dependency order: storage and detection, then the outputs, then inputs.
   spdlog::info("opening data directory {} ({} shards, {} partitions)", config.pipeline.data_dir,
                config.pipeline.shards, config.pipeline.partitions);
-  auto opened = Pipeline::Open(env, clock, metrics, alerts, config.pipeline);
-  if (!opened.ok()) {
-    spdlog::critical("cannot open storage: {}", opened.status().ToString());
+  // The catalog of sensors (docs/format/catalog.md) comes first: it holds the rules edited
+  // through the API and each sensor's profile, which the shards need before they replay.
+  if (Status s = env.CreateDirs(config.pipeline.data_dir); !s.ok()) {
+    spdlog::critical("cannot create the data directory: {}", s.ToString());
     return 1;
   }
-  std::unique_ptr<Pipeline> pipeline = std::move(opened).value();
-  // The catalog of sensors, fed by the shards' sightings (docs/format/catalog.md).
   auto opened_catalog = Catalog::Open(config.pipeline.data_dir + "/catalog.db");
   if (!opened_catalog.ok()) {
     spdlog::critical("cannot open the catalog: {}", opened_catalog.status().ToString());
     return 1;
   }
   std::unique_ptr<Catalog> catalog = std::move(opened_catalog).value();
+  PipelineOptions pipeline_options = config.pipeline;
+  if (Status s = LoadRulesFromCatalog(*catalog, pipeline_options); !s.ok()) {
+    spdlog::critical("cannot read rules and profiles from the catalog: {}", s.ToString());
+    return 1;
+  }
+  auto opened = Pipeline::Open(env, clock, metrics, alerts, pipeline_options);
+  if (!opened.ok()) {
+    spdlog::critical("cannot open storage: {}", opened.status().ToString());
+    return 1;
+  }
+  std::unique_ptr<Pipeline> pipeline = std::move(opened).value();
   CatalogFeeder feeder(*catalog);
   pipeline->SetSightingSink(&feeder);
   metrics.AddCallbackCounter("aquawatch_catalog_sightings_total",

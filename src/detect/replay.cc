@@ -493,6 +493,37 @@ Result<ReplayInput> ReadReplayCsvFile(Env& env, const std::string& path,
   return in;
 }
 
+namespace {
+
+// The server's threshold rules on the columns named like canonical parameters.
+void ApplyRules(const ReplayInput& input, const RuleSet& rules, ReplayResult& result) {
+  struct Column {
+    std::size_t index;
+    const ThresholdRule* rule;
+    Level level = Level::kNormal;
+    std::int64_t pending_since = kNotPending;
+  };
+  std::vector<Column> columns;
+  for (std::size_t c = 0; c < input.params.size() && c < 32; ++c) {
+    const ParameterId id = ParameterFromName(input.params[c].name);
+    if (id == ParameterId::kCustom || !rules.For(id).enabled) continue;
+    columns.push_back({c, &rules.For(id)});
+    result.ruled_columns.push_back(input.params[c].name);
+  }
+  result.thresholds.assign(input.rows(), 0);
+  for (std::size_t r = 0; r < input.rows(); ++r) {
+    for (Column& col : columns) {
+      const Level next = TrackThreshold(*col.rule, col.level, col.pending_since, input.time_ns[r],
+                                        input.row(r)[col.index]);
+      if (col.level == Level::kNormal && next != Level::kNormal) ++result.threshold_alerts;
+      col.level = next;
+      if (next != Level::kNormal) result.thresholds[r] |= 1u << col.index;
+    }
+  }
+}
+
+}  // namespace
+
 ReplayResult Replay(const ReplayInput& input, StationDetector& detector,
                     const ReplayOptions& options) {
   assert(detector.params().size() == input.params.size());
@@ -501,7 +532,8 @@ ReplayResult Replay(const ReplayInput& input, StationDetector& detector,
   for (std::size_t r = 0; r < input.rows(); ++r) {
     result.verdicts.push_back(detector.Process(input.time_ns[r], input.row(r)));
   }
-  result.score = ScoreReplay(input, result.verdicts, options);
+  if (options.rules != nullptr) ApplyRules(input, *options.rules, result);
+  result.score = ScoreReplay(input, result.verdicts, options, result.thresholds);
   return result;
 }
 
@@ -529,15 +561,17 @@ namespace {
 
 // Row r is predicted under `mode`. A spike is confirmed on the row after it; it is credited to
 // the spike's own row, one row late, as an operator would see it.
-std::vector<bool> Predictions(std::span<const RowVerdict> verdicts, Predict mode) {
+std::vector<bool> Predictions(std::span<const RowVerdict> verdicts, Predict mode,
+                              std::span<const std::uint32_t> thresholds) {
   std::vector<bool> out(verdicts.size());
   for (std::size_t r = 0; r < verdicts.size(); ++r) {
     const RowVerdict& v = verdicts[r];
     const bool fault = v.faults != 0 || v.missing != 0 || v.after_gap ||
                        (r + 1 < verdicts.size() && verdicts[r + 1].spikes != 0);
+    const bool threshold = r < thresholds.size() && thresholds[r] != 0;
     out[r] = mode == Predict::kEvents   ? v.event
              : mode == Predict::kFaults ? fault
-                                        : v.event || fault;
+                                        : v.event || fault || threshold;
   }
   return out;
 }
@@ -545,9 +579,9 @@ std::vector<bool> Predictions(std::span<const RowVerdict> verdicts, Predict mode
 }  // namespace
 
 ReplayScore ScoreReplay(const ReplayInput& input, std::span<const RowVerdict> verdicts,
-                        const ReplayOptions& options) {
+                        const ReplayOptions& options, std::span<const std::uint32_t> thresholds) {
   assert(verdicts.size() == input.rows());
-  const std::vector<bool> predicted = Predictions(verdicts, options.predict);
+  const std::vector<bool> predicted = Predictions(verdicts, options.predict, thresholds);
   ReplayScore s;
   s.rows = input.rows();
   s.labelled = !input.label.empty();
@@ -692,16 +726,19 @@ std::vector<DetectedEvent> DetectedEvents(const ReplayInput& input,
   return events;
 }
 
-std::string FormatRowsCsv(const ReplayInput& input, std::span<const RowVerdict> verdicts) {
+std::string FormatRowsCsv(const ReplayInput& input, std::span<const RowVerdict> verdicts,
+                          std::span<const std::uint32_t> thresholds) {
   const bool labelled = !input.label.empty();
-  std::string out = "time,event,probability,outliers,faults,spikes,missing,after_gap,max_z";
+  std::string out =
+      "time,event,probability,outliers,faults,spikes,missing,after_gap,thresholds,max_z";
   out += labelled ? ",label\n" : "\n";
   out.reserve(verdicts.size() * 56);
   for (std::size_t r = 0; r < verdicts.size() && r < input.rows(); ++r) {
     const RowVerdict& v = verdicts[r];
-    fmt::format_to(std::back_inserter(out), "{},{},{:.6g},{},{},{},{},{},{:.4g}",
+    fmt::format_to(std::back_inserter(out), "{},{},{:.6g},{},{},{},{},{},{},{:.4g}",
                    FormatTime(input.time_ns[r]), v.event ? 1 : 0, v.probability, v.outliers,
-                   v.faults, v.spikes, v.missing, v.after_gap ? 1 : 0, v.max_z);
+                   v.faults, v.spikes, v.missing, v.after_gap ? 1 : 0,
+                   r < thresholds.size() ? thresholds[r] : 0, v.max_z);
     if (labelled) {
       out += input.label[r] == kLabelUnknown ? "," : (input.label[r] == 1 ? ",1" : ",0");
     }

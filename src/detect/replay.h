@@ -19,6 +19,7 @@
 
 #include "core/env.h"
 #include "core/status.h"
+#include "detect/rules.h"
 #include "detect/station_detector.h"
 
 namespace aquawatch {
@@ -95,7 +96,7 @@ enum class Predict : std::uint8_t {
   kEvents,  // verdict.event: water-quality events (GECCO's labels)
   kFaults,  // a QA/QC fault on the row: bad or long-missing value, offline gap, or a spike
             // (confirmed on the next row, credited to the spike's own row)
-  kEither,  // events and faults: every anomaly (Leigh 2019's technical-anomaly labels)
+  kEither,  // events, faults and threshold levels: every anomaly (Leigh 2019's technical ones)
 };
 // "events", "faults" or "any".
 std::string_view PredictName(Predict p);
@@ -103,6 +104,9 @@ Result<Predict> ParsePredict(std::string_view text);
 
 struct ReplayOptions {
   Predict predict = Predict::kEvents;
+  // Threshold rules (a site profile's) applied to the columns with canonical parameter names,
+  // the same way the server applies them (TrackThreshold). Null: none.
+  const RuleSet* rules = nullptr;
   // Only rows with score_from_ns <= time < score_to_ns are scored; the detector still sees the
   // rows before, which is how a time split (tune on the past, score on the future) works.
   std::optional<std::int64_t> score_from_ns;
@@ -156,6 +160,10 @@ struct DetectedEvent {
 
 struct ReplayResult {
   std::vector<RowVerdict> verdicts;  // one per input row
+  // Per row, bit i: column i was in a warn or critical level of ReplayOptions::rules.
+  std::vector<std::uint32_t> thresholds;
+  std::size_t threshold_alerts = 0;        // crossings that would have opened a threshold alert
+  std::vector<std::string> ruled_columns;  // columns that have a rule
   ReplayScore score;
 };
 
@@ -163,16 +171,18 @@ struct ReplayResult {
 // REQUIRES: detector.params().size() == input.params.size().
 ReplayResult Replay(const ReplayInput& input, StationDetector& detector,
                     const ReplayOptions& options);
-// REQUIRES: verdicts.size() == input.rows().
+// REQUIRES: verdicts.size() == input.rows(); thresholds empty or one per row.
 ReplayScore ScoreReplay(const ReplayInput& input, std::span<const RowVerdict> verdicts,
-                        const ReplayOptions& options);
+                        const ReplayOptions& options,
+                        std::span<const std::uint32_t> thresholds = {});
 std::vector<DetectedEvent> DetectedEvents(const ReplayInput& input,
                                           std::span<const RowVerdict> verdicts);
 
-// `time,event,probability,outliers,faults,spikes,missing,after_gap,max_z[,label]`, one line per
-// row; outliers, faults, spikes and missing are the bit masks of RowVerdict (bit i = parameter i
-// of input.params).
-std::string FormatRowsCsv(const ReplayInput& input, std::span<const RowVerdict> verdicts);
+// `time,event,probability,outliers,faults,spikes,missing,after_gap,thresholds,max_z[,label]`, one
+// line per row; outliers, faults, spikes and missing are the bit masks of RowVerdict, thresholds
+// ReplayResult's (bit i = parameter i of input.params).
+std::string FormatRowsCsv(const ReplayInput& input, std::span<const RowVerdict> verdicts,
+                          std::span<const std::uint32_t> thresholds = {});
 // `start,end,rows,max_probability,labelled`, one line per DetectedEvent.
 std::string FormatEventsCsv(const ReplayInput& input, std::span<const DetectedEvent> events);
 

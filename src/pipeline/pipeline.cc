@@ -69,6 +69,55 @@ struct ShardWork {
   std::string refusal;
 };
 
+// The threshold rules of every site profile and the profile of each sensor, shared by the shards.
+// Changes (through the API) are rare; a shard checks version() once per group and re-reads
+// what it needs when it moved. Thread-safety: every method may be called from any thread.
+class RuleBook {
+ public:
+  explicit RuleBook(const ProfileRules& rules)
+      : rules_(std::make_shared<const ProfileRules>(rules)) {}
+
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
+  std::shared_ptr<const ProfileRules> rules() const {
+    std::lock_guard lock(mu_);
+    return rules_;
+  }
+
+  void SetRules(const ProfileRules& rules) {
+    auto next = std::make_shared<const ProfileRules>(rules);
+    std::lock_guard lock(mu_);
+    rules_ = std::move(next);
+    version_.fetch_add(1, std::memory_order_release);
+  }
+
+  void SetSensorProfile(std::string_view sensor, std::size_t profile) {
+    std::lock_guard lock(mu_);
+    if (profile == DefaultSiteProfileIndex()) {
+      profiles_.erase(std::string(sensor));
+    } else {
+      profiles_[std::string(sensor)] = static_cast<std::uint8_t>(profile);
+    }
+    any_profiles_.store(!profiles_.empty(), std::memory_order_release);
+    version_.fetch_add(1, std::memory_order_release);
+  }
+
+  std::uint8_t ProfileOf(std::string_view sensor) const {
+    const auto fallback = static_cast<std::uint8_t>(DefaultSiteProfileIndex());
+    if (!any_profiles_.load(std::memory_order_acquire)) return fallback;
+    std::lock_guard lock(mu_);
+    auto it = profiles_.find(std::string(sensor));
+    return it == profiles_.end() ? fallback : it->second;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const ProfileRules> rules_;
+  std::unordered_map<std::string, std::uint8_t> profiles_;  // sensors not on the default
+  std::atomic<bool> any_profiles_{false};
+  std::atomic<std::uint64_t> version_{1};
+};
+
 // Everything a shard knows about one sensor. Kept small: there may be millions.
 struct SensorState {
   std::int64_t first_seen_ns = 0;
@@ -79,7 +128,10 @@ struct SensorState {
   std::uint64_t readings = 0;
   std::array<double, kCanonicalParameterCount> latest;
   std::array<Level, kCanonicalParameterCount> levels{};
-  std::uint32_t site = 0;  // index into the shard's label table; 0 = none
+  // Sensor time a threshold crossing began that waits for its rule's min_duration (kNotPending).
+  std::array<std::int64_t, kCanonicalParameterCount> pending_since;
+  std::uint8_t profile = 0;  // index into kSiteProfiles (RuleBook)
+  std::uint32_t site = 0;    // index into the shard's label table; 0 = none
   std::uint32_t zone = 0;
   // Detection engine state (docs/detection.md).
   std::array<ParamState, kCanonicalParameterCount> detect{};
@@ -88,7 +140,10 @@ struct SensorState {
   bool event_contamination = false;  // the open event was classified probable contamination
   FaultState fault;
   bool offline = false;  // a sensor_offline alert is open
-  SensorState() { latest.fill(std::nan("")); }
+  SensorState() {
+    latest.fill(std::nan(""));
+    pending_since.fill(kNotPending);
+  }
 };
 
 // The offline sweep visits this many sensors per shard at most this often: 200,000 a second.
@@ -115,8 +170,11 @@ struct ShardMetrics {
 class Shard {
  public:
   Shard(int index, Env& env, Clock& clock, AlertManager& alerts, const PipelineOptions& options,
-        ShardMetrics metrics, Histogram& ack_seconds, BlockStore& store)
+        ShardMetrics metrics, Histogram& ack_seconds, BlockStore& store, const RuleBook& rule_book)
       : store_(store),
+        rule_book_(rule_book),
+        rules_(rule_book.rules()),
+        rules_version_(rule_book.version()),
         index_(index),
         env_(env),
         clock_(clock),
@@ -274,6 +332,7 @@ class Shard {
     f.Put<std::uint8_t>(s.fault.in_fault ? 1 : 0);
     f.Put<std::uint8_t>(s.fault.kinds);
     f.Put<std::uint8_t>(s.offline ? 1 : 0);
+    for (std::int64_t t : s.pending_since) f.Put<std::int64_t>(t);
   }
 
   // The detection engine's state of one sensor: u16 length, then version and fields.
@@ -368,6 +427,7 @@ class Shard {
     s.fault.in_fault = f.Get<std::uint8_t>() != 0;
     s.fault.kinds = f.Get<std::uint8_t>();
     s.offline = f.Get<std::uint8_t>() != 0;
+    for (std::int64_t& t : s.pending_since) t = f.Get<std::int64_t>();
     if (s.site >= labels_.size() || s.zone >= labels_.size()) {
       return Status::Corruption("sensor refers to an unknown label");
     }
@@ -461,7 +521,7 @@ class Shard {
       const SensorState& s = sensors_[idx];
       for (int p = 0; p < kCanonicalParameterCount; ++p) {
         if (s.levels[p] == Level::kNormal) continue;
-        const ThresholdRule& rule = options_.rules.by_parameter[p];
+        const ThresholdRule& rule = rules_->For(s.profile).by_parameter[p];
         alerts_.OnThresholdTransition({ids_[idx], labels_[s.site], labels_[s.zone],
                                        static_cast<ParameterId>(p), Level::kNormal, s.levels[p],
                                        s.latest[p], ThresholdFor(rule, s.levels[p]), s.last_time_ns,
@@ -815,14 +875,28 @@ class Shard {
     if (it != index_by_id_.end()) return it->second;
     auto idx = static_cast<std::uint32_t>(sensors_.size());
     ids_.emplace_back(id);
-    sensors_.emplace_back().first_seen_ns = arrival_ns;
+    SensorState& s = sensors_.emplace_back();
+    s.first_seen_ns = arrival_ns;
+    s.profile = rule_book_.ProfileOf(id);
     index_by_id_.emplace(ids_.back(), idx);
     return idx;
+  }
+
+  // Picks up changed rules or sensor profiles (the API's); one atomic load when nothing changed.
+  void RefreshRules() {
+    const std::uint64_t version = rule_book_.version();
+    if (version == rules_version_) return;
+    rules_version_ = version;
+    rules_ = rule_book_.rules();
+    for (std::size_t idx = 0; idx < sensors_.size(); ++idx) {
+      sensors_[idx].profile = rule_book_.ProfileOf(ids_[idx]);
+    }
   }
 
   // Applies readings to the sensor table, runs detection and stores the values. Shard thread (or
   // recovery) only. Errors come from the store and fail the shard.
   Status Apply(const ReadingBatch& batch) {
+    RefreshRules();
     const bool live = live_ != nullptr && live_->WantsLiveValues();
     std::uint64_t out_of_order = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -885,16 +959,22 @@ class Shard {
       }
       auto pi = static_cast<std::size_t>(p);
       s.latest[pi] = v;
-      const ThresholdRule& rule = options_.rules.by_parameter[pi];
-      Level next = EvaluateThreshold(rule, s.levels[pi], v);
-      if (next != s.levels[pi]) {
-        Level threshold_level = next == Level::kNormal ? s.levels[pi] : next;
-        alerts_.OnThresholdTransition({batch.sensor(i), labels_[s.site], labels_[s.zone], p,
-                                       s.levels[pi], next, v, ThresholdFor(rule, threshold_level),
-                                       batch.time_ns(i), batch.arrival_ns});
-        s.levels[pi] = next;
-      }
+      const ThresholdRule& rule = rules_->For(s.profile).by_parameter[pi];
+      const Level next =
+          TrackThreshold(rule, s.levels[pi], s.pending_since[pi], batch.time_ns(i), v);
+      if (next != s.levels[pi]) MoveLevel(batch, i, s, p, next, v, rule);
     }
+  }
+
+  // Moves a parameter of reading i's sensor to `next` and tells the alert manager.
+  void MoveLevel(const ReadingBatch& batch, std::size_t i, SensorState& s, ParameterId p,
+                 Level next, double v, const ThresholdRule& rule) {
+    const auto pi = static_cast<std::size_t>(p);
+    const Level threshold_level = next == Level::kNormal ? s.levels[pi] : next;
+    alerts_.OnThresholdTransition({batch.sensor(i), labels_[s.site], labels_[s.zone], p,
+                                   s.levels[pi], next, v, ThresholdFor(rule, threshold_level),
+                                   batch.time_ns(i), batch.arrival_ns});
+    s.levels[pi] = next;
   }
 
   // Puts every value of reading i into the store, flagged by QA/QC (bad) and the event layer
@@ -1103,6 +1183,9 @@ class Shard {
   };
 
   BlockStore& store_;
+  const RuleBook& rule_book_;
+  std::shared_ptr<const ProfileRules> rules_;  // the rule book's, as of rules_version_
+  std::uint64_t rules_version_;
   const int index_;
   Env& env_;
   Clock& clock_;
@@ -1160,7 +1243,10 @@ class PipelineImpl final : public Pipeline {
  public:
   PipelineImpl(Env& env, Clock& clock, MetricsRegistry& metrics, AlertManager& alerts,
                const PipelineOptions& options, std::unique_ptr<BlockStore> store)
-      : options_(options), clock_(clock), store_(std::move(store)) {
+      : options_(options), clock_(clock), rule_book_(options.rules), store_(std::move(store)) {
+    for (const auto& [sensor, profile] : options_.sensor_profiles) {
+      rule_book_.SetSensorProfile(sensor, profile);
+    }
     Histogram& ack = metrics.AddHistogram(
         "aquawatch_ack_latency_seconds",
         "Time from a batch entering a shard queue to being durable and acknowledged", "",
@@ -1193,7 +1279,8 @@ class PipelineImpl final : public Pipeline {
           &metrics.AddHistogram("aquawatch_log_sync_seconds", "fdatasync duration of a group",
                                 label, ExponentialBuckets(0.00005, 2, 16)),
       };
-      shards_.push_back(std::make_unique<Shard>(i, env, clock, alerts, options_, m, ack, *store_));
+      shards_.push_back(
+          std::make_unique<Shard>(i, env, clock, alerts, options_, m, ack, *store_, rule_book_));
       Shard* shard = shards_.back().get();
       metrics.AddCallbackGauge("aquawatch_queue_readings",
                                "Readings queued for a shard and not yet durable", label,
@@ -1331,6 +1418,12 @@ class PipelineImpl final : public Pipeline {
     return Status::Ok();
   }
 
+  ProfileRules profile_rules() const override { return *rule_book_.rules(); }
+  void SetProfileRules(const ProfileRules& rules) override { rule_book_.SetRules(rules); }
+  void SetSensorProfile(std::string_view sensor, std::size_t profile) override {
+    rule_book_.SetSensorProfile(sensor, profile);
+  }
+
   std::optional<SensorSnapshot> Latest(std::string_view sensor) const override {
     if (SensorIdError(sensor).size() > 0) return std::nullopt;
     return shards_[ShardFor(sensor, options_.partitions, options_.shards)]->Latest(sensor);
@@ -1385,6 +1478,7 @@ class PipelineImpl final : public Pipeline {
  private:
   PipelineOptions options_;
   Clock& clock_;
+  RuleBook rule_book_;                 // outlives the shards, which read it
   std::unique_ptr<BlockStore> store_;  // outlives the shards, which write to it
   std::vector<std::unique_ptr<Shard>> shards_;
   std::thread maintenance_;

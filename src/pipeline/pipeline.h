@@ -72,7 +72,11 @@ struct PipelineOptions {
   // are up to N later but the disk does fewer syncs. Nothing is acknowledged before its sync
   // either way (docs/operations.md).
   std::int64_t log_sync_interval_ns = 0;
-  RuleSet rules = DrinkingWaterDefaults();
+  // Threshold rules per site profile; the API may replace them (SetProfileRules).
+  ProfileRules rules = DefaultProfileRules();
+  // Sensors that follow another profile than kDefaultSiteProfile, as the catalog says at start
+  // (index into kSiteProfiles); later changes come through SetSensorProfile.
+  std::vector<std::pair<std::string, std::size_t>> sensor_profiles;
   // The detection engine run on every sensor's canonical parameters; null turns it off.
   std::shared_ptr<const StationModel> station_model = CanonicalStationModel();
   StoreOptions store;
@@ -159,6 +163,13 @@ class Pipeline {
 
   // Stops taking batches, finishes the queued ones, joins the shard threads.
   virtual void Stop() = 0;
+
+  // Threshold rules per site profile, and which profile a sensor follows (default:
+  // kDefaultSiteProfile). Changes reach the shards at their next batch. Any thread.
+  virtual ProfileRules profile_rules() const = 0;
+  virtual void SetProfileRules(const ProfileRules& rules) = 0;
+  // REQUIRES: profile < kSiteProfiles.size().
+  virtual void SetSensorProfile(std::string_view sensor, std::size_t profile) = 0;
 };
 
 // The shard index (0-based) that owns `sensor`.

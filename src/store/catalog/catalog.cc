@@ -9,6 +9,7 @@
 #include <array>
 #include <cassert>
 #include <charconv>
+#include <cmath>
 #include <iterator>
 #include <limits>
 #include <mutex>
@@ -63,6 +64,22 @@ CREATE TABLE sensors (
   first_seen_ns INTEGER,
   last_seen_ns  INTEGER,
   updated_ns    INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+)sql";
+
+// Schema version 2 adds the rules edited through the API (docs/format/catalog.md). A version 1
+// catalog is upgraded in place by running this.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE profile_rules (
+  profile        TEXT NOT NULL REFERENCES profiles (name),
+  parameter      TEXT NOT NULL,
+  critical_low   REAL,
+  warn_low       REAL,
+  warn_high      REAL,
+  critical_high  REAL,
+  hysteresis     REAL NOT NULL DEFAULT 0 CHECK (hysteresis >= 0),
+  min_duration_s REAL NOT NULL DEFAULT 0 CHECK (min_duration_s >= 0),
+  PRIMARY KEY (profile, parameter)
 ) WITHOUT ROWID;
 )sql";
 
@@ -344,6 +361,8 @@ class CatalogImpl final : public Catalog {
   Result<std::vector<SensorRecord>> ListSensors(std::string_view after,
                                                 std::size_t limit) const override;
   Result<std::vector<std::string>> ListProfiles() const override;
+  Result<std::vector<ProfileRuleRecord>> ListProfileRules() const override;
+  Status PutProfileRules(const std::vector<ProfileRuleRecord>& rules) override;
 
  private:
   sqlite3* db() const { return db_.get(); }
@@ -379,6 +398,7 @@ class CatalogImpl final : public Catalog {
   Stmt upsert_site_, upsert_zone_, upsert_sighted_sensor_;
   Stmt select_sensor_, list_sensors_;
   Stmt profile_exists_, list_profiles_;
+  Stmt list_profile_rules_, upsert_profile_rule_;
   Stmt insert_sensor_, update_sensor_;
 };
 
@@ -491,6 +511,9 @@ Status CatalogImpl::CreateOrCheckSchema() {
     if (Status s = ExecSql(kSchemaV1, fmt::format("{}: creating the schema", path_)); !s.ok()) {
       return s;
     }
+    if (Status s = ExecSql(kSchemaV2, fmt::format("{}: creating the schema", path_)); !s.ok()) {
+      return s;
+    }
     Stmt seed;
     if (Status s = seed.Prepare(db(), "INSERT INTO profiles (name, description) VALUES (?1, ?2)");
         !s.ok()) {
@@ -539,6 +562,17 @@ Status CatalogImpl::CreateOrCheckSchema() {
         "upgrade aquawatch or use another catalog file",
         path_, version, kCatalogSchemaVersion));
   }
+  if (version == 1) {
+    if (Status s = ExecSql(kSchemaV2, fmt::format("{}: upgrading to schema 2", path_)); !s.ok()) {
+      return s;
+    }
+    if (Status s = ExecSql("UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+                           fmt::format("{}: upgrading to schema 2", path_));
+        !s.ok()) {
+      return s;
+    }
+    spdlog::info("catalog {}: upgraded from schema version 1 to 2", path_);
+  }
   return Status::Ok();
 }
 
@@ -568,6 +602,13 @@ Status CatalogImpl::PrepareStatements() {
       {&list_sensors_, list_sensors},
       {&profile_exists_, "SELECT 1 FROM profiles WHERE name = ?1"},
       {&list_profiles_, "SELECT name FROM profiles ORDER BY name"},
+      {&list_profile_rules_,
+       "SELECT profile, parameter, critical_low, warn_low, warn_high, critical_high, hysteresis, "
+       "min_duration_s FROM profile_rules ORDER BY profile, parameter"},
+      {&upsert_profile_rule_,
+       "INSERT OR REPLACE INTO profile_rules (profile, parameter, critical_low, warn_low, "
+       "warn_high, critical_high, hysteresis, min_duration_s) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
       {&insert_sensor_, "INSERT INTO sensors (id) VALUES (?1)"},
       // ?2k is "field present", ?2k+1 its value.
       {&update_sensor_,
@@ -695,6 +736,62 @@ Status CatalogImpl::ReadProfileNamesLocked(std::vector<std::string>& out) const 
   int rc;
   while ((rc = r.Step()) == SQLITE_ROW) out.push_back(r.ColText(0));
   return rc == SQLITE_DONE ? Status::Ok() : Error(rc, "listing profiles");
+}
+
+namespace {
+
+// A limit as stored: NULL for "none" (an infinite limit).
+std::optional<double> StoredLimit(double v) {
+  return std::isinf(v) ? std::nullopt : std::optional<double>(v);
+}
+
+}  // namespace
+
+Result<std::vector<ProfileRuleRecord>> CatalogImpl::ListProfileRules() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ProfileRuleRecord> out;
+  Run r(list_profile_rules_);
+  int rc;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  while ((rc = r.Step()) == SQLITE_ROW) {
+    ProfileRuleRecord& rec = out.emplace_back();
+    rec.profile = r.ColText(0);
+    rec.parameter = r.ColText(1);
+    rec.critical_low = r.ColReal(2).value_or(-kInf);
+    rec.warn_low = r.ColReal(3).value_or(-kInf);
+    rec.warn_high = r.ColReal(4).value_or(kInf);
+    rec.critical_high = r.ColReal(5).value_or(kInf);
+    rec.hysteresis = r.ColReal(6).value_or(0);
+    rec.min_duration_s = r.ColReal(7).value_or(0);
+  }
+  if (rc != SQLITE_DONE) return Error(rc, "listing profile rules");
+  return out;
+}
+
+Status CatalogImpl::PutProfileRules(const std::vector<ProfileRuleRecord>& rules) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return InTransaction([&]() -> Status {
+    for (const ProfileRuleRecord& rule : rules) {
+      Run exists(profile_exists_);
+      exists.Text(1, rule.profile);
+      int rc = exists.Step();
+      if (rc == SQLITE_DONE) {
+        return Status::InvalidArgument(fmt::format("unknown profile {}", Quote(rule.profile)));
+      }
+      if (rc != SQLITE_ROW) return Error(rc, "looking up a profile");
+      Run r(upsert_profile_rule_);
+      r.Text(1, rule.profile)
+          .Text(2, rule.parameter)
+          .Real(3, StoredLimit(rule.critical_low))
+          .Real(4, StoredLimit(rule.warn_low))
+          .Real(5, StoredLimit(rule.warn_high))
+          .Real(6, StoredLimit(rule.critical_high))
+          .Real(7, rule.hysteresis)
+          .Real(8, rule.min_duration_s);
+      if (Status s = Exec(r, "storing a profile rule"); !s.ok()) return s;
+    }
+    return Status::Ok();
+  });
 }
 
 Result<SensorRecord> CatalogImpl::PutSensor(std::string_view id, const SensorUpdate& u,

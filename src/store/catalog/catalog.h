@@ -28,7 +28,7 @@ inline constexpr std::string_view kSensorStatusRetired = "retired";
 inline constexpr std::size_t kMaxSensorNameBytes = 256;
 inline constexpr std::size_t kMaxInstalledParameters = 64;
 // The schema version this build reads and writes (docs/format/catalog.md).
-inline constexpr int kCatalogSchemaVersion = 1;
+inline constexpr int kCatalogSchemaVersion = 2;
 
 struct SensorRecord {
   std::string id, name, site, zone, profile, status;  // empty site/zone/profile: unknown
@@ -58,6 +58,14 @@ class SightingSink {
 };
 
 // A partial edit of a sensor: absent (nullopt) fields are left as they are.
+// One threshold rule of one profile as the catalog stores it (detect/rules.h gives the meaning).
+// An infinite limit means "no such limit" and is stored as NULL.
+struct ProfileRuleRecord {
+  std::string profile, parameter;
+  double critical_low = 0, warn_low = 0, warn_high = 0, critical_high = 0;
+  double hysteresis = 0, min_duration_s = 0;
+};
+
 struct SensorUpdate {
   std::optional<std::string> name;
   std::optional<std::string> site, zone, profile;  // "" clears
@@ -103,6 +111,13 @@ class Catalog {
 
   // Names of the known profiles, sorted.
   virtual Result<std::vector<std::string>> ListProfiles() const = 0;
+
+  // Threshold rules edited through the API, which override the configured ones. Sorted by
+  // profile, then parameter.
+  virtual Result<std::vector<ProfileRuleRecord>> ListProfileRules() const = 0;
+  // Stores these rules (whole rules, replacing any stored for the same profile and parameter)
+  // in one transaction. InvalidArgument for an unknown profile.
+  virtual Status PutProfileRules(const std::vector<ProfileRuleRecord>& rules) = 0;
 };
 
 }  // namespace aquawatch

@@ -28,11 +28,15 @@ TEST(Config, LaterSourcesOverrideEarlierOnes) {
   testing::TempDir dir;
   std::string path = dir.path() + "/c.yaml";
   std::ofstream(path) << "http:\n  port: 9000\ntcp:\n  port: 9001\n"
-                         "rules:\n  ph:\n    warn_high: 8.8\n";
+                         "rules:\n  groundwater:\n    ph:\n      warn_high: 8.8\n";
   Config c;
   ASSERT_TRUE(ApplyYamlFile(path, c).ok());
   EXPECT_EQ(c.http.port, 9000);
-  EXPECT_DOUBLE_EQ(c.pipeline.rules.For(ParameterId::kPh).warn_high, 8.8);
+  EXPECT_DOUBLE_EQ(
+      c.pipeline.rules.For(*SiteProfileIndex("groundwater")).For(ParameterId::kPh).warn_high, 8.8);
+  EXPECT_DOUBLE_EQ(c.pipeline.rules.For(DefaultSiteProfileIndex()).For(ParameterId::kPh).warn_high,
+                   8.5)
+      << "one profile's rules leave the others alone";
   std::string e1 = "AQUAWATCH_TCP_PORT=9002", e2 = "PATH=/bin";
   char* env[] = {e1.data(), e2.data(), nullptr};
   ASSERT_TRUE(ApplyEnvironment(env, c).ok());
@@ -67,14 +71,25 @@ TEST(Config, RejectsUnknownKeysAndBadValuesByName) {
 TEST(Config, ValidateChecksThresholdOrder) {
   Config c;
   EXPECT_TRUE(Validate(c).ok());
-  ASSERT_TRUE(ApplyFlags({{"rules.ph.warn_high", "5"}}, c).ok());
-  EXPECT_FALSE(Validate(c).ok());
+  ASSERT_TRUE(ApplyFlags({{"rules.treated_drinking_water.ph.warn_high", "5"}}, c).ok());
+  Status s = Validate(c);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("rules.treated_drinking_water.ph"), std::string::npos) << s.message();
+  Config d;
+  ASSERT_TRUE(ApplyFlags({{"rules.groundwater.ph.min_duration", "-1"}}, d).ok());
+  EXPECT_FALSE(Validate(d).ok());
+  ASSERT_TRUE(ApplyFlags({{"rules.groundwater.ph.min_duration", "none"}}, d).ok());
+  EXPECT_EQ(
+      d.pipeline.rules.For(*SiteProfileIndex("groundwater")).For(ParameterId::kPh).min_duration_s,
+      0);
 }
 
 TEST(Config, NoneRemovesALimitAndRenderShowsIt) {
   Config c;
-  ASSERT_TRUE(ApplyFlags({{"rules.turbidity_ntu.warn_high", "none"}}, c).ok());
-  EXPECT_TRUE(std::isinf(c.pipeline.rules.For(ParameterId::kTurbidityNtu).warn_high));
+  ASSERT_TRUE(
+      ApplyFlags({{"rules.treated_drinking_water.turbidity_ntu.warn_high", "none"}}, c).ok());
+  EXPECT_TRUE(std::isinf(
+      c.pipeline.rules.For(DefaultSiteProfileIndex()).For(ParameterId::kTurbidityNtu).warn_high));
   std::string yaml = RenderYaml(c);
   EXPECT_NE(yaml.find("turbidity_ntu:"), std::string::npos);
   EXPECT_NE(yaml.find("warn_high: none"), std::string::npos);

@@ -409,9 +409,10 @@ TEST(Replay, CallsDetectorOncePerRowInFileOrder) {
             "start,end,rows,max_probability,labelled\n"
             "2016-08-03T09:51:00Z,2016-08-03T09:52:00Z,2,1,1\n");
   std::string rows = FormatRowsCsv(*in, result.verdicts);
-  EXPECT_EQ(rows.substr(0, rows.find('\n')),
-            "time,event,probability,outliers,faults,spikes,missing,after_gap,max_z,label");
-  EXPECT_NE(rows.find("\n2016-08-03T09:51:00Z,1,1,0,0,0,0,0,9,1\n"), std::string::npos);
+  EXPECT_EQ(
+      rows.substr(0, rows.find('\n')),
+      "time,event,probability,outliers,faults,spikes,missing,after_gap,thresholds,max_z,label");
+  EXPECT_NE(rows.find("\n2016-08-03T09:51:00Z,1,1,0,0,0,0,0,0,9,1\n"), std::string::npos);
 }
 
 // A detector that looks ahead would need the next row before answering; this one checks that
@@ -457,6 +458,39 @@ TEST(ReplayTuning, SetsKnownFieldsAndRejectsBadOnes) {
     DetectorTuning u;
     EXPECT_TRUE(SetTuningField(u, k, v).ok()) << k << "=" << v;
   }
+}
+
+TEST(ReplayRules, AProfilesThresholdsApplyToCanonicalColumnsLikeTheServer) {
+  const std::string csv =
+      "time,ph,Redox\n"
+      "2016-08-03T09:00:00Z,7.2,400\n"
+      "2016-08-03T09:01:00Z,9.5,400\n"
+      "2016-08-03T09:02:00Z,9.5,400\n"
+      "2016-08-03T09:03:00Z,9.5,400\n"
+      "2016-08-03T09:08:00Z,9.5,400\n"
+      "2016-08-03T09:09:00Z,7.2,400\n";
+  auto in = ReadReplayCsv(csv, {});
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  const ProfileRules rules = DefaultProfileRules();
+  auto run = [&](std::string_view profile) {
+    auto detector = StationDetector::Create(in->params, DetectorTuning{});
+    EXPECT_TRUE(detector.ok());
+    ReplayOptions options;
+    options.rules = &rules.For(*SiteProfileIndex(profile));
+    options.predict = Predict::kEither;
+    return Replay(*in, **detector, options);
+  };
+  // Treated drinking water: pH above 9.0 is critical at once.
+  ReplayResult drinking = run("treated_drinking_water");
+  EXPECT_EQ(drinking.ruled_columns, std::vector<std::string>{"ph"}) << "Redox is no canonical name";
+  EXPECT_EQ(drinking.thresholds, (std::vector<std::uint32_t>{0, 1, 1, 1, 1, 0}));
+  EXPECT_EQ(drinking.threshold_alerts, 1u);
+  EXPECT_EQ(drinking.score.predicted, 4u) << "--predict any counts threshold rows";
+  // Groundwater holds a pH crossing for 5 minutes first.
+  ReplayResult groundwater = run("groundwater");
+  EXPECT_EQ(groundwater.thresholds, (std::vector<std::uint32_t>{0, 0, 0, 0, 1, 0}));
+  std::string rows = FormatRowsCsv(*in, groundwater.verdicts, groundwater.thresholds);
+  EXPECT_NE(rows.find("\n2016-08-03T09:08:00Z,0,"), std::string::npos);
 }
 
 }  // namespace

@@ -227,8 +227,66 @@ void AddProbeReading(ReadingBatch& b, std::string_view sensor, std::int64_t t, s
 
 // A pipeline with the threshold rules off: only the detection engine speaks.
 std::unique_ptr<Pipeline> OpenWithoutRules(Fixture& f) {
-  f.options.rules = RuleSet{};
+  f.options.rules = ProfileRules{};
   return f.Open();
+}
+
+TEST(PipelineRules, MinimumDurationHoldsACrossingBackAndClearingIsImmediate) {
+  Fixture f;
+  f.options.station_model = nullptr;  // thresholds only
+  constexpr std::int64_t kS = 1'000'000'000;
+  f.options.rules.For(DefaultSiteProfileIndex()).For(ParameterId::kFreeChlorineMgL).min_duration_s =
+      30;
+  auto p = f.Open();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", i * 10 * kS, 0.1}})).ok());
+  }
+  EXPECT_EQ(f.alerts.OpenCount(), 0u) << "below the limit for 20 s of a 30 s minimum";
+  // Back inside and out again: the clock starts over.
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 25 * kS, 0.8}, {"a", 30 * kS, 0.1}})).ok());
+  EXPECT_EQ(f.alerts.OpenCount(), 0u);
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 60 * kS, 0.1}})).ok());
+  auto open = f.alerts.List(AlertManager::Filter::kOpen, 10);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].level, Level::kCriticalLow);
+  EXPECT_EQ(open[0].opened_ns, 60 * kS);
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 61 * kS, 0.8}})).ok());
+  EXPECT_EQ(f.alerts.OpenCount(), 0u) << "clearing does not wait";
+}
+
+TEST(PipelineRules, SensorProfileAndEditedRulesApplyFromTheNextReading) {
+  Fixture f;
+  f.options.station_model = nullptr;
+  auto p = f.Open();
+  // Treated drinking water: 0.1 mg/L chlorine is critically low.
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 1, 0.1}, {"b", 1, 0.1}})).ok());
+  EXPECT_EQ(f.alerts.OpenCount(), 2u);
+  // Wastewater effluent has no low chlorine limit, and a high one of 0.019 mg/L held 5 minutes.
+  const std::size_t effluent = *SiteProfileIndex("wastewater_effluent");
+  p->SetSensorProfile("a", effluent);
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 2, 0.5}})).ok());
+  auto a = f.alerts.List(AlertManager::Filter::kOpen, 10, "a");
+  EXPECT_TRUE(a.empty()) << "the low alert cleared and the high one waits for its minimum";
+  // An edit through the API's path: no wait any more on effluent chlorine.
+  ProfileRules rules = p->profile_rules();
+  rules.For(effluent).For(ParameterId::kFreeChlorineMgL).min_duration_s = 0;
+  p->SetProfileRules(rules);
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 3, 0.5}})).ok());
+  a = f.alerts.List(AlertManager::Filter::kOpen, 10, "a");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].level, Level::kCriticalHigh);
+  EXPECT_DOUBLE_EQ(a[0].threshold, 0.019);
+  EXPECT_EQ(f.alerts.List(AlertManager::Filter::kOpen, 10, "b").size(), 1u) << "b unchanged";
+}
+
+TEST(PipelineRules, SensorProfilesGivenAtOpenApplyDuringRecoveryToo) {
+  Fixture f;
+  f.options.station_model = nullptr;
+  f.options.sensor_profiles = {{"a", *SiteProfileIndex("wastewater_effluent")}};
+  auto p = f.Open();
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 1, 0.1}, {"b", 1, 0.1}})).ok());
+  EXPECT_TRUE(f.alerts.List(AlertManager::Filter::kOpen, 10, "a").empty());
+  EXPECT_EQ(f.alerts.List(AlertManager::Filter::kOpen, 10, "b").size(), 1u);
 }
 
 TEST(PipelineDetection, ContaminationOpensAHighPriorityEventAndRecoveryResolvesIt) {
@@ -325,7 +383,7 @@ TEST(PipelineDetection, StuckProbeIsAFlatLineFaultWithItsKind) {
 
 TEST(PipelineDetection, SilentSensorGoesOfflineAndItsNextReadingClosesTheAlert) {
   Fixture f;
-  f.options.rules = RuleSet{};
+  f.options.rules = ProfileRules{};
   DetectorTuning tuning;
   tuning.offline_min_seconds = 0.3;
   tuning.warmup_samples = 20;
@@ -360,7 +418,7 @@ TEST(PipelineDetection, SilentSensorGoesOfflineAndItsNextReadingClosesTheAlert) 
 
 TEST(PipelineDetection, DetectorStateSurvivesACheckpointRestart) {
   Fixture f;
-  f.options.rules = RuleSet{};
+  f.options.rules = ProfileRules{};
   std::mt19937 rng(17);
   {
     auto p = f.Open();
@@ -383,7 +441,7 @@ TEST(PipelineDetection, DetectorStateSurvivesACheckpointRestart) {
 
 TEST(PipelineDetection, FaultOpeningOnTheRowAnEventClosesIsStillOpened) {
   Fixture f;
-  f.options.rules = RuleSet{};
+  f.options.rules = ProfileRules{};
   auto p = f.Open();
   std::mt19937 rng(14);
   ReadingBatch b;

@@ -103,9 +103,10 @@ TEST_F(CatalogTest, CreatesSchemaSeedsProfilesAndUsesWal) {
             (std::vector<std::string>{"distribution_network", "groundwater", "raw_surface_water",
                                       "treated_drinking_water", "wastewater_effluent"}));
   EXPECT_EQ(Query(path_, "SELECT value FROM meta WHERE key = 'schema_version'"),
-            std::vector<std::string>{"1"});
-  EXPECT_EQ(Query(path_, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
-            (std::vector<std::string>{"meta", "profiles", "sensors", "sites", "zones"}));
+            std::vector<std::string>{"2"});
+  EXPECT_EQ(
+      Query(path_, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
+      (std::vector<std::string>{"meta", "profile_rules", "profiles", "sensors", "sites", "zones"}));
   EXPECT_EQ(Query(path_, "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   for (const std::string& row : Query(path_, "SELECT description FROM profiles")) {
     EXPECT_FALSE(row.empty());
@@ -447,14 +448,14 @@ TEST_F(CatalogTest, ReopenKeepsEverything) {
 
 TEST_F(CatalogTest, NewerSchemaVersionIsRefused) {
   catalog_.reset();
-  Query(path_, "UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+  Query(path_, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
   auto r = Catalog::Open(path_);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("schema version 2"), std::string::npos)
+  EXPECT_NE(r.status().message().find("schema version 3"), std::string::npos)
       << r.status().message();
   EXPECT_NE(r.status().message().find("upgrade aquawatch"), std::string::npos);
-  EXPECT_EQ(Query(path_, "SELECT value FROM meta"), std::vector<std::string>{"2"});  // untouched
+  EXPECT_EQ(Query(path_, "SELECT value FROM meta"), std::vector<std::string>{"3"});  // untouched
 
   Query(path_, "UPDATE meta SET value = 'one' WHERE key = 'schema_version'");
   r = Catalog::Open(path_);
@@ -480,6 +481,48 @@ TEST(Catalog, RefusesFilesThatAreNotCatalogs) {
   r = Catalog::Open(dir.path() + "/missing-dir/catalog.db");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kIoError) << r.status().ToString();
+}
+
+TEST_F(CatalogTest, ProfileRulesRoundTripAndSurviveAReopen) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  std::vector<ProfileRuleRecord> rules = {
+      {"groundwater", "ph", 6.2, 6.6, 8.4, 8.9, 0.1, 120},
+      {"groundwater", "turbidity_ntu", -kInf, -kInf, 0.8, 4.0, 0.05, 0},
+  };
+  ASSERT_TRUE(c().PutProfileRules(rules).ok());
+  // A second put replaces the whole rule of that profile and parameter.
+  rules[0].warn_high = 8.3;
+  ASSERT_TRUE(c().PutProfileRules({rules[0]}).ok());
+  catalog_ = MustOpen(path_);
+  auto got = c().ListProfileRules();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ((*got)[0].parameter, "ph");
+  EXPECT_EQ((*got)[0].warn_high, 8.3);
+  EXPECT_EQ((*got)[0].min_duration_s, 120);
+  EXPECT_EQ((*got)[1].parameter, "turbidity_ntu");
+  EXPECT_EQ((*got)[1].critical_low, -kInf) << "no limit is stored as NULL and read back";
+  EXPECT_EQ((*got)[1].critical_high, 4.0);
+  EXPECT_EQ(Query(path_, "SELECT count(*) FROM profile_rules WHERE critical_low IS NULL"),
+            std::vector<std::string>{"1"});
+}
+
+TEST_F(CatalogTest, UnknownProfileRuleWritesNothing) {
+  Status s = c().PutProfileRules(
+      {{"groundwater", "ph", 6, 6.5, 8.5, 9, 0.1, 0}, {"moon_base", "ph", 6, 6.5, 8.5, 9, 0.1, 0}});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("moon_base"), std::string::npos);
+  EXPECT_TRUE(c().ListProfileRules()->empty()) << "one transaction: all or nothing";
+}
+
+TEST_F(CatalogTest, Version1CatalogIsUpgradedInPlace) {
+  catalog_.reset();
+  Query(path_, "DROP TABLE profile_rules");
+  Query(path_, "UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+  catalog_ = MustOpen(path_);
+  ASSERT_NE(catalog_, nullptr);
+  EXPECT_EQ(Query(path_, "SELECT value FROM meta"), std::vector<std::string>{"2"});
+  EXPECT_TRUE(c().PutProfileRules({{"groundwater", "ph", 6, 6.5, 8.5, 9, 0.1, 0}}).ok());
 }
 
 TEST_F(CatalogTest, DamagedParameterListIsCorruption) {
