@@ -781,6 +781,8 @@ constexpr TuningField kTuningFields[] = {
     {"cusum_k", &DetectorTuning::cusum_k, nullptr, 0, 1e6, ">= 0"},
     {"cusum_h", &DetectorTuning::cusum_h, nullptr, 0, 1e6, ">= 0 (0 = off)"},
     {"strong_z", &DetectorTuning::strong_z, nullptr, 0, 1e9, ">= 0 (0 = off)"},
+    {"ramp_rows", nullptr, &DetectorTuning::ramp_rows, 0, 30000, "an integer 0 to 30000 (0 = off)"},
+    {"ramp_z", &DetectorTuning::ramp_z, nullptr, 0, 1e6, ">= 0"},
     {"rebaseline_after", nullptr, &DetectorTuning::rebaseline_after, 0, 1e8,
      "an integer >= 0 (0 = off)"},
     {"flat_samples", nullptr, &DetectorTuning::flat_samples, 0, 65535,

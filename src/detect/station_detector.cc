@@ -173,6 +173,7 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
     if (s.flat_longest > 0) s.flat_longest *= kFlatLongestDecay;
     if (s.seen == 0) {
       s.location = x;
+      s.last = static_cast<float>(x);
       s.scale = 0;
       s.seen = 1;
       continue;
@@ -208,16 +209,28 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
       v.fault_kinds |= FaultBit(FaultKind::kSpike);
     }
     bool ramping = false;
+    if (t.ramp_rows > 0) {
+      // Written without branches on the direction: on noisy data it flips at random.
+      const double last = static_cast<double>(s.last);
+      const int dir = static_cast<int>(x > last) - static_cast<int>(x < last);
+      const int run = s.ramp_run;
+      const bool continues = run != 0 && (run > 0) == (dir > 0) && dir != 0;
+      s.ramp_run =
+          static_cast<std::int16_t>(std::clamp(continues ? run + dir : dir, -30000, 30000));
+      ramping = warm && std::abs(s.ramp_run) >= t.ramp_rows && z >= t.ramp_z &&
+                (s.ramp_run > 0) == (deviation > 0);
+    }
     if (t.cusum_h > 0 && warm) {
       const double cap = t.cusum_h + t.cusum_k;
       s.cusum_hi = CusumStep(s.cusum_hi, signed_z, t.cusum_k, cap);
       s.cusum_lo = CusumStep(s.cusum_lo, -signed_z, t.cusum_k, cap);
-      ramping = s.cusum_hi > t.cusum_h || s.cusum_lo > t.cusum_h;
+      ramping = ramping || s.cusum_hi > t.cusum_h || s.cusum_lo > t.cusum_h;
     }
     if (spec.water_quality && warm) {
       v.max_z = std::max(v.max_z, z);
       if (outlier || ramping) v.outliers |= bit;
     }
+    s.last = static_cast<float>(x);
     s.outlier_run = outlier ? SaturatingIncrement(s.outlier_run) : 0;
     if (t.rebaseline_after > 0 && s.outlier_run >= static_cast<std::uint32_t>(t.rebaseline_after)) {
       s.location = x;
@@ -320,6 +333,9 @@ Result<std::shared_ptr<const StationModel>> StationModel::Create(std::vector<Par
   }
   if (!(tuning.outlier_z > 0) || tuning.warmup_samples < 0 || !(tuning.resolution_floor >= 0)) {
     return Status::InvalidArgument("outlier_z must be > 0; warmup_samples, resolution_floor >= 0");
+  }
+  if (tuning.ramp_rows < 0 || tuning.ramp_rows > 30000 || !(tuning.ramp_z >= 0)) {
+    return Status::InvalidArgument("ramp_rows must be 0 (off) to 30000, ramp_z >= 0");
   }
   if (tuning.flat_samples < 0 || tuning.flat_samples > UINT16_MAX || tuning.drift_samples < 0 ||
       tuning.drift_samples > UINT16_MAX || tuning.missing_samples < 0 ||

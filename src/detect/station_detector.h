@@ -45,6 +45,11 @@ struct DetectorTuning {
   // at cusum_h + cusum_k so it forgets an event within a row or two of its end.
   double cusum_k = 1.0;
   double cusum_h = 0;
+  // Rate of change: a parameter that has moved the same way on each of its last ramp_rows rows
+  // (strictly) and is ramp_z scales from its baseline is an outlier before the level test
+  // (outlier_z) would see it: a ramp, where noise goes up and down. 0 = off.
+  int ramp_rows = 5;
+  double ramp_z = 5.0;
   // A row whose z reaches strong_z is an event at once, without waiting for the window: a
   // sharp contamination must not wait for five samples (0 = off).
   double strong_z = 0;
@@ -122,12 +127,14 @@ struct ParamState {
   float drift_lo = 0;
   float flat_ref = 0;      // first value of the current flat run
   float flat_longest = 0;  // longest normal flat run lately, in rows (slowly forgotten)
+  float last = 0;          // the previous value (rate of change)
   std::uint32_t seen = 0;
   std::uint16_t flat_run = 0;     // rows since flat_ref within flat_tolerance
   std::uint16_t outlier_run = 0;  // consecutive outlier rows (re-baselining, spikes)
   std::uint16_t drift_run = 0;    // consecutive rows with the drift CUSUM above drift_h, alone
   std::uint16_t missing_run = 0;  // consecutive rows without a value
   std::uint16_t flat_runs = 0;    // flat runs that ended normally (saturating)
+  std::int16_t ramp_run = 0;      // rows of the current monotone run: > 0 rising, < 0 falling
 };
 
 // Per station: the event window and what the offline test needs.

@@ -151,7 +151,7 @@ constexpr std::size_t kOfflineSweepSlice = 50'000;
 constexpr std::int64_t kOfflineSweepPeriodNs = 250'000'000;
 // Detector state in a checkpoint is versioned on its own: a checkpoint with another version
 // loads with fresh detector state (baselines warm up again) instead of refusing to start.
-constexpr std::uint8_t kDetectorStateVersion = 2;
+constexpr std::uint8_t kDetectorStateVersion = 3;
 
 // A sensor is reported to the catalog on its first reading and then at most this often.
 constexpr std::int64_t kSightingIntervalNs = 60 * kNsPerSecond;
@@ -349,12 +349,14 @@ class Shard {
       f.Put<float>(p.drift_lo);
       f.Put<float>(p.flat_ref);
       f.Put<float>(p.flat_longest);
+      f.Put<float>(p.last);
       f.Put<std::uint32_t>(p.seen);
       f.Put<std::uint16_t>(p.flat_run);
       f.Put<std::uint16_t>(p.outlier_run);
       f.Put<std::uint16_t>(p.drift_run);
       f.Put<std::uint16_t>(p.missing_run);
       f.Put<std::uint16_t>(p.flat_runs);
+      f.Put<std::int16_t>(p.ramp_run);
     }
     f.Put<std::uint64_t>(s.station.window);
     f.Put<std::int64_t>(s.station.last_time_ns);
@@ -377,12 +379,14 @@ class Shard {
       p.drift_lo = f.Get<float>();
       p.flat_ref = f.Get<float>();
       p.flat_longest = f.Get<float>();
+      p.last = f.Get<float>();
       p.seen = f.Get<std::uint32_t>();
       p.flat_run = f.Get<std::uint16_t>();
       p.outlier_run = f.Get<std::uint16_t>();
       p.drift_run = f.Get<std::uint16_t>();
       p.missing_run = f.Get<std::uint16_t>();
       p.flat_runs = f.Get<std::uint16_t>();
+      p.ramp_run = f.Get<std::int16_t>();
     }
     s.station.window = f.Get<std::uint64_t>();
     s.station.last_time_ns = f.Get<std::int64_t>();

@@ -104,6 +104,37 @@ TEST(StationDetector, CusumCatchesASlowRampBeforeTheLevelTestDoes) {
   EXPECT_LT(first_b, first_a);
 }
 
+TEST(StationDetector, RampIsAnOutlierBeforeTheLevelTestSeesIt) {
+  DetectorTuning off;
+  off.ramp_rows = 0;
+  auto plain = Make(1, off), ramp = Make(1);
+  std::mt19937 rng(18);
+  for (int i = 0; i < 1000; ++i) {
+    double x = Noisy(rng, 7.2);
+    plain->Process(i, &x);
+    ramp->Process(i, &x);
+  }
+  int first_plain = -1, first_ramp = -1;
+  for (int i = 0; i < 30; ++i) {
+    double x = std::round((7.2 + 0.02 * (i + 1)) / 0.01) * 0.01;  // +0.02 per row, as GECCO's
+    if (plain->Process(1000 + i, &x).outliers && first_plain < 0) first_plain = i;
+    if (ramp->Process(1000 + i, &x).outliers && first_ramp < 0) first_ramp = i;
+  }
+  ASSERT_GE(first_ramp, 0);
+  EXPECT_LT(first_ramp, first_plain);
+}
+
+TEST(StationDetector, NoiseIsNoRamp) {
+  auto d = Make();
+  std::mt19937 rng(19);
+  int outliers = 0;
+  for (int i = 0; i < 50000; ++i) {
+    double x = Noisy(rng, 7.2, 0.03);
+    outliers += d->Process(i, &x).outliers != 0;
+  }
+  EXPECT_LT(outliers, 5);
+}
+
 TEST(StationDetector, StateOfASixParameterSensorFitsTheBudget) {
   auto d = Make(6);
   EXPECT_LE(d->StateBytes(), 400u);
