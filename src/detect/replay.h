@@ -187,7 +187,7 @@ std::string FormatRowsCsv(const ReplayInput& input, std::span<const RowVerdict> 
 std::string FormatEventsCsv(const ReplayInput& input, std::span<const DetectedEvent> events);
 
 // Sets one DetectorTuning field by name (baseline_alpha, scale_alpha, resolution_floor,
-// outlier_z, warmup_samples, window, outlier_rate, event_probability, stuck_samples), checking
+// outlier_z, warmup_samples, window, ... : every DetectorTuning field), checking
 // the value's type and range. InvalidArgument names the key and the problem.
 Status SetTuningField(DetectorTuning& tuning, std::string_view key, std::string_view value);
 // Every field as `name=value`, in the order above (the keys SetTuningField accepts).

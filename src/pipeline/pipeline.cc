@@ -307,6 +307,7 @@ class Shard {
   }
 
   void Start() {
+    started_ns_ = clock_.NowNs();
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -1104,11 +1105,14 @@ class Shard {
       if (offline_cursor_ >= sensors_.size()) offline_cursor_ = 0;
       const std::uint32_t idx = static_cast<std::uint32_t>(offline_cursor_++);
       SensorState& s = sensors_[idx];
-      if (s.offline || !model->IsSilent(s.station, s.last_arrival_ns, now)) continue;
+      // Silence counts from the start at the earliest: after a restart every sensor gets its
+      // full allowance to report again, rather than a million offline alerts at once.
+      const std::int64_t heard_ns = std::max(s.last_arrival_ns, started_ns_);
+      if (s.offline || !model->IsSilent(s.station, heard_ns, now)) continue;
       s.offline = true;
-      evidence_ = fmt::format("no reading for {:.0f} s (usually every {:.3g} s)",
-                              static_cast<double>(now - s.last_arrival_ns) / 1e9,
-                              s.station.interval_seconds);
+      evidence_ =
+          fmt::format("no reading for {:.0f} s (usually every {:.3g} s)",
+                      static_cast<double>(now - heard_ns) / 1e9, s.station.interval_seconds);
       alerts_.OnDetectorTransition({ids_[idx], labels_[s.site], labels_[s.zone], "sensor_offline",
                                     true, "offline", "", evidence_, AlertPriority::kMedium,
                                     s.last_time_ns, now});
@@ -1224,6 +1228,7 @@ class Shard {
   std::int64_t next_idle_sweep_ns_ = 0;
   std::int64_t next_offline_sweep_ns_ = 0;
   std::size_t offline_cursor_ = 0;  // next sensor the offline sweep visits
+  std::int64_t started_ns_ = 0;     // wall-clock start of the shard thread
   // Checkpoints (shard thread only).
   std::uint64_t checkpoint_segment_ = 0;  // first log segment after the newest checkpoint
   std::uint64_t checkpoint_log_bytes_ = 0;

@@ -416,6 +416,36 @@ TEST(PipelineDetection, SilentSensorGoesOfflineAndItsNextReadingClosesTheAlert) 
   EXPECT_EQ(resolved[0].kind, "sensor_offline");
 }
 
+TEST(PipelineDetection, AfterARestartSilenceCountsFromTheStart) {
+  Fixture f;
+  f.options.rules = ProfileRules{};
+  DetectorTuning tuning;
+  tuning.offline_min_seconds = 1.0;
+  tuning.warmup_samples = 20;
+  f.options.station_model = CanonicalStationModel(tuning);
+  std::mt19937 rng(20);
+  constexpr std::int64_t kMs = 1'000'000;
+  {
+    auto p = f.Open();
+    ReadingBatch b;
+    for (int i = 0; i < 50; ++i) AddProbeReading(b, "probe", i * 10 * kMs, rng, 0.8, 0.12);
+    ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+    p->Stop();  // checkpointed with the sensor's last arrival
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // longer than the allowance
+  AlertManager fresh;
+  auto p = Pipeline::Open(DefaultEnv(), SystemClock(), f.metrics, fresh, f.options);
+  ASSERT_TRUE(p.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(fresh.OpenCount(), 0u) << "the sensor has had half its allowance since the start";
+  bool offline = false;
+  for (int wait = 0; wait < 40 && !offline; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    offline = fresh.OpenCount() == 1;
+  }
+  EXPECT_TRUE(offline) << "still silent after a full allowance since the start";
+}
+
 TEST(PipelineDetection, DetectorStateSurvivesACheckpointRestart) {
   Fixture f;
   f.options.rules = ProfileRules{};
