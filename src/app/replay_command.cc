@@ -424,8 +424,9 @@ CLI::App* AddReplayCommand(CLI::App& parent, int* exit_code) {
   cmd->add_option("--set", opts->set,
                   "Override a DetectorTuning field, key=value (repeatable): baseline_alpha, "
                   "scale_alpha, resolution_floor, outlier_z, warmup_samples, window, "
-                  "outlier_rate, event_probability, cusum_k, cusum_h, strong_z, ramp_rows, ramp_z, "
-                  "rebaseline_after, flat_samples, flat_tolerance, flat_factor, drift_k, "
+                  "outlier_rate, event_probability, cusum_k, cusum_h, strong_z, ramp_rows, "
+                  "ramp_z, joint_p, joint_alpha, rebaseline_after, flat_samples, "
+                  "flat_tolerance, flat_factor, drift_k, "
                   "drift_h, drift_samples, spike_filter, missing_samples, offline_after, "
                   "offline_min_seconds");
   cmd->add_option("--predict", opts->predict,

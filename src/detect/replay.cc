@@ -783,6 +783,8 @@ constexpr TuningField kTuningFields[] = {
     {"strong_z", &DetectorTuning::strong_z, nullptr, 0, 1e9, ">= 0 (0 = off)"},
     {"ramp_rows", nullptr, &DetectorTuning::ramp_rows, 0, 30000, "an integer 0 to 30000 (0 = off)"},
     {"ramp_z", &DetectorTuning::ramp_z, nullptr, 0, 1e6, ">= 0"},
+    {"joint_p", &DetectorTuning::joint_p, nullptr, 0, 0.499, "in [0, 0.5) (0 = off)"},
+    {"joint_alpha", &DetectorTuning::joint_alpha, nullptr, 1e-9, 1, "in (0, 1]"},
     {"rebaseline_after", nullptr, &DetectorTuning::rebaseline_after, 0, 1e8,
      "an integer >= 0 (0 = off)"},
     {"flat_samples", nullptr, &DetectorTuning::flat_samples, 0, 65535,

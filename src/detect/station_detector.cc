@@ -25,10 +25,58 @@ double LogChoose(int n, int k) {
   return std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0);
 }
 
+// D^2 = z^T (C + ridge I)^-1 z over the dimensions in `dims` (C is k x k, row-major), by
+// Cholesky. Returns -1 when the matrix is not positive definite.
+double JointDistance(std::span<const float> c, std::size_t k, const int* dims, int n,
+                     const double* z) {
+  constexpr double kRidge = 0.05;
+  double l[kMaxParams][kMaxParams];
+  double y[kMaxParams];
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j <= i; ++j) {
+      double sum = c[static_cast<std::size_t>(dims[i]) * k + static_cast<std::size_t>(dims[j])];
+      if (i == j) sum += kRidge;
+      for (int m = 0; m < j; ++m) sum -= l[i][m] * l[j][m];
+      if (i == j) {
+        if (sum <= 0) return -1;
+        l[i][i] = std::sqrt(sum);
+      } else {
+        l[i][j] = sum / l[j][j];
+      }
+    }
+  }
+  double d2 = 0;
+  for (int i = 0; i < n; ++i) {  // solve L y = z; D^2 = |y|^2
+    double sum = z[dims[i]];
+    for (int m = 0; m < i; ++m) sum -= l[i][m] * y[m];
+    y[i] = sum / l[i][i];
+    d2 += y[i] * y[i];
+  }
+  return d2;
+}
+
+// The chi-square quantile with `dof` degrees of freedom at upper tail p (Wilson-Hilferty).
+double ChiSquareQuantile(int dof, double upper_z) {
+  const double k = dof;
+  const double a = 2.0 / (9.0 * k);
+  const double c = 1.0 - a + upper_z * std::sqrt(a);
+  return k * c * c * c;
+}
+
+// The standard normal quantile for upper tail p < 0.5 (Abramowitz & Stegun 26.2.23, error
+// below 4.5e-4).
+double UpperNormalQuantile(double p) {
+  const double t = std::sqrt(-2.0 * std::log(p));
+  return t - (2.515517 + 0.802853 * t + 0.010328 * t * t) /
+                 (1.0 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t);
+}
+
 }  // namespace
 
 StationModel::StationModel(std::vector<ParameterSpec> params, const DetectorTuning& tuning)
-    : params_(std::move(params)), tuning_(tuning) {
+    : params_(std::move(params)),
+      tuning_(tuning),
+      joint_upper_z_(tuning.joint_p > 0 ? UpperNormalQuantile(tuning.joint_p) : 0) {
   // P(X < k) for X ~ Binomial(window, outlier_rate): how unlikely k outlier rows in a window
   // would be if the water were normal.
   const int w = tuning_.window;
@@ -97,8 +145,18 @@ bool StationModel::IsSilent(const StationState& station, std::int64_t last_ns,
   return limit > 0 && now_ns - last_ns > limit;
 }
 
+std::size_t StationModel::JointStateSize() const {
+  return tuning_.joint_p > 0 ? params_.size() * params_.size() : 0;
+}
+
+void StationModel::InitJointState(std::span<float> joint) const {
+  const std::size_t k = params_.size();
+  for (std::size_t i = 0; i < joint.size(); ++i) joint[i] = i / k == i % k ? 1.0f : 0.0f;
+}
+
 RowVerdict StationModel::Process(std::span<ParamState> state, StationState& station,
-                                 std::int64_t time_ns, const double* values) const {
+                                 std::int64_t time_ns, const double* values,
+                                 std::span<float> joint) const {
   RowVerdict v;
   const DetectorTuning& t = tuning_;
   // Offline: judged on the gap before this row, against the interval learned before it.
@@ -119,6 +177,9 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
   if (v.after_gap) v.fault_kinds |= FaultBit(FaultKind::kOffline);
 
   std::uint32_t drift_candidates = 0;  // parameters whose drift CUSUM is above drift_h
+  double joint_z[kMaxParams];          // standardised deviations for the multivariate test
+  int joint_dims[kMaxParams];
+  int joint_n = 0;
   // A row without any value is the station saying nothing (offline), not parameters missing.
   const bool empty_row =
       std::all_of(values, values + params_.size(), [](double x) { return std::isnan(x); });
@@ -229,6 +290,8 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
     if (spec.water_quality && warm) {
       v.max_z = std::max(v.max_z, z);
       if (outlier || ramping) v.outliers |= bit;
+      joint_z[i] = std::clamp(signed_z, -2 * t.outlier_z, 2 * t.outlier_z);
+      joint_dims[joint_n++] = static_cast<int>(i);
     }
     s.last = static_cast<float>(x);
     s.outlier_run = outlier ? SaturatingIncrement(s.outlier_run) : 0;
@@ -252,6 +315,30 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
           static_cast<float>(std::max(t.scale_alpha, young) * (std::fabs(deviation) - s.scale));
     }
     ++s.seen;
+  }
+  // Multivariate: several parameters moving together where they usually do not.
+  if (!joint.empty() && joint_n >= 2) {
+    const std::size_t k = params_.size();
+    if (station.rows > 2 * static_cast<std::uint32_t>(t.warmup_samples)) {
+      const double d2 = JointDistance(joint, k, joint_dims, joint_n, joint_z);
+      if (d2 > ChiSquareQuantile(joint_n, joint_upper_z_)) {
+        std::uint32_t members = 0;
+        for (int a = 0; a < joint_n; ++a) {
+          if (std::fabs(joint_z[joint_dims[a]]) >= 2) members |= 1u << joint_dims[a];
+        }
+        v.outliers |= members;
+      }
+    }
+    if (v.outliers == 0) {  // learn from normal rows only
+      const double w = t.joint_alpha;
+      for (int a = 0; a < joint_n; ++a) {
+        for (int b = 0; b < joint_n; ++b) {
+          float& cell = joint[static_cast<std::size_t>(joint_dims[a]) * k +
+                              static_cast<std::size_t>(joint_dims[b])];
+          cell += static_cast<float>(w * (joint_z[joint_dims[a]] * joint_z[joint_dims[b]] - cell));
+        }
+      }
+    }
   }
   // Drift runs count only while the parameter is the station's only outlier-or-drifting one:
   // real water changes move several parameters at once.
@@ -289,7 +376,11 @@ namespace {
 class StationDetectorImpl final : public StationDetector {
  public:
   explicit StationDetectorImpl(std::shared_ptr<const StationModel> model)
-      : model_(std::move(model)), state_(model_->params().size()) {}
+      : model_(std::move(model)),
+        state_(model_->params().size()),
+        joint_(model_->JointStateSize()) {
+    model_->InitJointState(joint_);
+  }
 
   const std::vector<ParameterSpec>& params() const override { return model_->params(); }
 
@@ -299,13 +390,14 @@ class StationDetectorImpl final : public StationDetector {
   }
 
   RowVerdict Process(std::int64_t time_ns, const double* values) override {
-    return model_->Process(state_, station_, time_ns, values);
+    return model_->Process(state_, station_, time_ns, values, joint_);
   }
 
  private:
   std::shared_ptr<const StationModel> model_;
   std::vector<ParamState> state_;
   StationState station_;
+  std::vector<float> joint_;  // the multivariate test's covariance, k x k
 };
 
 }  // namespace
@@ -333,6 +425,10 @@ Result<std::shared_ptr<const StationModel>> StationModel::Create(std::vector<Par
   }
   if (!(tuning.outlier_z > 0) || tuning.warmup_samples < 0 || !(tuning.resolution_floor >= 0)) {
     return Status::InvalidArgument("outlier_z must be > 0; warmup_samples, resolution_floor >= 0");
+  }
+  if (!(tuning.joint_p >= 0 && tuning.joint_p < 0.5) ||
+      !(tuning.joint_alpha > 0 && tuning.joint_alpha <= 1)) {
+    return Status::InvalidArgument("joint_p must be in [0, 0.5) (0 = off), joint_alpha in (0, 1]");
   }
   if (tuning.ramp_rows < 0 || tuning.ramp_rows > 30000 || !(tuning.ramp_z >= 0)) {
     return Status::InvalidArgument("ramp_rows must be 0 (off) to 30000, ramp_z >= 0");

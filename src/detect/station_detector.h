@@ -50,6 +50,15 @@ struct DetectorTuning {
   // (outlier_z) would see it: a ramp, where noise goes up and down. 0 = off.
   int ramp_rows = 5;
   double ramp_z = 5.0;
+  // Multivariate: the station's standardised deviations z (one per water-quality parameter with
+  // a value) are scored against their learnt joint covariance C (an EWMA of z z^T over normal
+  // rows, weight joint_alpha): D^2 = z^T (C + ridge I)^-1 z. A row whose D^2 exceeds the
+  // chi-square quantile of its dimension at joint_p is an outlier row even when no parameter
+  // is one alone: several moving together where they usually do not. Its outliers are the
+  // parameters with |z| >= 2. joint_p = 0: off. The per-station state is k x k floats
+  // (JointStateSize), kept apart from ParamState.
+  double joint_p = 0;
+  double joint_alpha = 0.002;
   // A row whose z reaches strong_z is an event at once, without waiting for the window: a
   // sharp contamination must not wait for five samples (0 = off).
   double strong_z = 0;
@@ -153,9 +162,14 @@ class StationModel {
  public:
   static Result<std::shared_ptr<const StationModel>> Create(std::vector<ParameterSpec> params,
                                                             const DetectorTuning& tuning);
-  // REQUIRES: state.size() == params().size(); `values` has one entry per parameter.
+  // REQUIRES: state.size() == params().size(); `values` has one entry per parameter; `joint`
+  // empty or JointStateSize() floats initialised by InitJointState (the multivariate test runs
+  // only with it).
   RowVerdict Process(std::span<ParamState> state, StationState& station, std::int64_t time_ns,
-                     const double* values) const;
+                     const double* values, std::span<float> joint = {}) const;
+  // Floats of multivariate state per station: 0 when the test is off.
+  std::size_t JointStateSize() const;
+  void InitJointState(std::span<float> joint) const;
   // Whether a station whose last row arrived at `last_ns` is offline at `now_ns` (same clock).
   bool IsSilent(const StationState& station, std::int64_t last_ns, std::int64_t now_ns) const;
   // How long a station may stay silent before it is offline; 0 = never (test off, or its
@@ -169,6 +183,7 @@ class StationModel {
   std::vector<ParameterSpec> params_;
   DetectorTuning tuning_;
   std::vector<double> cdf_below_;  // P(X < k), X ~ Binomial(window, outlier_rate)
+  double joint_upper_z_;           // the normal quantile of tuning.joint_p
 };
 
 // A model plus the state of one station: what `aquawatch replay` drives.

@@ -16,6 +16,7 @@ struct StationRun {
   StationState station;
   EventState event;
   FaultState fault;
+  std::vector<float> joint;  // the multivariate test's state, when it is on
 };
 
 struct Opening {
@@ -55,6 +56,10 @@ Result<EvaluateReport> EvaluateDetector(const EvaluateOptions& options) {
   std::unordered_map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < n; ++i) index.emplace(fleet.SensorId(i), i);
   std::vector<StationRun> runs(n);
+  for (StationRun& run : runs) {
+    run.joint.resize(m.JointStateSize());
+    m.InitJointState(run.joint);
+  }
   std::vector<std::vector<Opening>> openings(n);
   std::vector<std::vector<FaultSpan>> fault_spans(n);    // sensor_fault alerts
   std::vector<std::vector<FaultSpan>> offline_spans(n);  // sensor_offline alerts
@@ -79,7 +84,7 @@ Result<EvaluateReport> EvaluateDetector(const EvaluateOptions& options) {
       const std::int64_t t = batch.time_ns(r);
       const std::int64_t previous_ns = run.station.last_time_ns;
       const std::int64_t silence_limit = m.SilenceLimitNs(run.station);
-      RowVerdict v = m.Process(run.params, run.station, t, values);
+      RowVerdict v = m.Process(run.params, run.station, t, values, run.joint);
       if (v.after_gap) {
         // The server's sweep opens the offline alert once the silence passes the limit; this
         // reading closes it.
