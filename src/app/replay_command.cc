@@ -426,8 +426,8 @@ CLI::App* AddReplayCommand(CLI::App& parent, int* exit_code) {
                   "scale_alpha, resolution_floor, outlier_z, warmup_samples, window, "
                   "outlier_rate, event_probability, cusum_k, cusum_h, strong_z, ramp_rows, "
                   "ramp_z, joint_p, joint_alpha, rebaseline_after, flat_samples, "
-                  "flat_tolerance, flat_factor, drift_k, "
-                  "drift_h, drift_samples, spike_filter, missing_samples, offline_after, "
+                  "flat_tolerance, flat_factor, drift_alpha, "
+                  "drift_z, drift_samples, spike_filter, missing_samples, offline_after, "
                   "offline_min_seconds");
   cmd->add_option("--predict", opts->predict,
                   "What counts as a predicted row: events (water quality, GECCO), faults (QA/QC) "

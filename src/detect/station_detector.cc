@@ -176,7 +176,7 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
   if (station.rows < UINT32_MAX) ++station.rows;
   if (v.after_gap) v.fault_kinds |= FaultBit(FaultKind::kOffline);
 
-  std::uint32_t drift_candidates = 0;  // parameters whose drift CUSUM is above drift_h
+  std::uint32_t drift_candidates = 0;  // parameters beyond drift_z from their slow reference
   double joint_z[kMaxParams];          // standardised deviations for the multivariate test
   int joint_dims[kMaxParams];
   int joint_n = 0;
@@ -234,6 +234,7 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
     if (s.flat_longest > 0) s.flat_longest *= kFlatLongestDecay;
     if (s.seen == 0) {
       s.location = x;
+      s.drift_ref = static_cast<float>(x);
       s.last = static_cast<float>(x);
       s.scale = 0;
       s.seen = 1;
@@ -250,18 +251,23 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
     const double deviation = x - s.location;
     const double signed_z = deviation / scale;
     const double z = std::fabs(signed_z);
-    if (warm && t.drift_samples > 0) {
-      s.drift_hi = CusumStep(s.drift_hi, signed_z, t.drift_k, 2 * t.drift_h);
-      s.drift_lo = CusumStep(s.drift_lo, -signed_z, t.drift_k, 2 * t.drift_h);
-      if (s.drift_hi > t.drift_h || s.drift_lo > t.drift_h) {
+    if (t.drift_samples > 0) {
+      // Drift: the value against a slow reference (an EWMA far slower than the baseline's, which
+      // would follow a drift), in units of its usual distance from it.
+      const double ref = s.drift_ref;
+      const double dz = (x - ref) / std::max<double>(s.drift_dev, floor);
+      const bool beyond = warm && std::fabs(dz) > t.drift_z;
+      if (beyond) {
         drift_candidates |= bit;
         if (s.drift_run >= t.drift_samples) {
-          // Drifting: a fault until the CUSUM falls back; the baseline holds still meanwhile.
-          v.faults |= bit;
+          v.faults |= bit;  // drifting: a fault until the value is back near the reference
           v.fault_kinds |= FaultBit(FaultKind::kDrift);
           continue;
         }
       }
+      const double w = std::max(t.drift_alpha, 1.0 / static_cast<double>(s.seen));
+      s.drift_ref = static_cast<float>(ref + w * (x - ref));
+      if (!beyond) s.drift_dev += static_cast<float>(w * (std::fabs(x - ref) - s.drift_dev));
     }
     const bool outlier = warm && z > t.outlier_z;
     // A parameter that was an outlier on the previous row only and is back now was a spike.
@@ -439,11 +445,12 @@ Result<std::shared_ptr<const StationModel>> StationModel::Create(std::vector<Par
     return Status::InvalidArgument(
         "flat_samples, drift_samples and missing_samples must be 0 (off) to 65535");
   }
-  if (!(tuning.flat_tolerance >= 0) || !(tuning.flat_factor >= 0) || !(tuning.drift_k >= 0) ||
-      !(tuning.drift_h > 0) || !(tuning.offline_after >= 0) || !(tuning.offline_min_seconds >= 0)) {
+  if (!(tuning.flat_tolerance >= 0) || !(tuning.flat_factor >= 0) ||
+      !(tuning.drift_alpha > 0 && tuning.drift_alpha <= 1) || !(tuning.drift_z > 0) ||
+      !(tuning.offline_after >= 0) || !(tuning.offline_min_seconds >= 0)) {
     return Status::InvalidArgument(
-        "flat_tolerance, flat_factor, drift_k, offline_after and offline_min_seconds must be "
-        ">= 0, drift_h > 0");
+        "flat_tolerance, flat_factor, offline_after and offline_min_seconds must be >= 0, "
+        "drift_alpha in (0, 1], drift_z > 0");
   }
   return std::shared_ptr<const StationModel>(new StationModel(std::move(params), tuning));
 }

@@ -76,13 +76,16 @@ struct DetectorTuning {
   int flat_samples = 60;
   double flat_tolerance = 0;
   double flat_factor = 5.0;
-  // Drift: a two-sided CUSUM of the standardised deviation, D = max(0, D + z - drift_k), capped
-  // at 2 * drift_h. A parameter whose D has stayed above drift_h for drift_samples rows while
-  // no other parameter of the station was an outlier is drifting: one probe wandering off
-  // alone, where real water changes move several parameters. 0 = off.
-  double drift_k = 1.0;
-  double drift_h = 20.0;
-  int drift_samples = 0;
+  // Drift: the value against a slow reference, an EWMA of weight drift_alpha per sample (far
+  // slower than the baseline, which follows a slow drift as fast as it grows), in units of its
+  // usual distance from that reference (learnt on rows within drift_z). A parameter more than
+  // drift_z of those units away for drift_samples rows, while no other parameter of the station
+  // is an outlier or drifting, is drifting: one probe wandering off alone, where real water
+  // changes move several parameters. While drifting the value is a fault and nothing learns
+  // from it. 0 = off.
+  double drift_alpha = 0.0002;
+  double drift_z = 5.0;
+  int drift_samples = 720;
   // Spikes: a parameter that is an outlier on one row and back within outlier_z on the next
   // was a single-sample spike; the earlier row is taken out of the event window.
   bool spike_filter = true;
@@ -99,7 +102,7 @@ enum class FaultKind : std::uint8_t {
   kOutOfRange = 0,  // outside the parameter's physically possible range
   kSentinel,        // a data logger's "no value" code (-9999, 65535, ...)
   kFlatLine,        // a normally noisy parameter flat at its resolution for flat_samples rows
-  kDrift,           // one parameter alone on one side of its baseline (CUSUM) for too long
+  kDrift,           // one parameter alone, far from its slow reference for too long
   kSpike,           // one isolated outlier sample (confirmed on the next row)
   kMissing,         // a parameter the probe reports has been absent for missing_samples rows
   kOffline,         // the whole probe was silent for offline_after x its usual interval
@@ -132,15 +135,15 @@ struct ParamState {
   float scale = 0;
   float cusum_hi = 0;  // standardised deviations above the baseline, accumulated
   float cusum_lo = 0;
-  float drift_hi = 0;  // the same with the drift test's k and cap
-  float drift_lo = 0;
+  float drift_ref = 0;     // the drift test's slow reference
+  float drift_dev = 0;     // ... and the value's usual distance from it
   float flat_ref = 0;      // first value of the current flat run
   float flat_longest = 0;  // longest normal flat run lately, in rows (slowly forgotten)
   float last = 0;          // the previous value (rate of change)
   std::uint32_t seen = 0;
   std::uint16_t flat_run = 0;     // rows since flat_ref within flat_tolerance
   std::uint16_t outlier_run = 0;  // consecutive outlier rows (re-baselining, spikes)
-  std::uint16_t drift_run = 0;    // consecutive rows with the drift CUSUM above drift_h, alone
+  std::uint16_t drift_run = 0;    // consecutive rows with the drift CUSUM above drift_z, alone
   std::uint16_t missing_run = 0;  // consecutive rows without a value
   std::uint16_t flat_runs = 0;    // flat runs that ended normally (saturating)
   std::int16_t ramp_run = 0;      // rows of the current monotone run: > 0 rising, < 0 falling

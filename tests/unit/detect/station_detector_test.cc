@@ -348,7 +348,6 @@ TEST(StationDetector, StepIsNotASpike) {
 TEST(StationDetector, OneParameterDriftingAloneBecomesADriftFault) {
   DetectorTuning t;
   t.drift_samples = 100;
-  t.drift_h = 20;
   auto d = Make(3, t);
   std::mt19937 rng(14);
   for (int i = 0; i < 1000; ++i) {
