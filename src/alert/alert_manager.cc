@@ -161,6 +161,8 @@ void AlertManager::UpdateZone(std::string_view zone, std::string_view sensor, bo
     contamination = contamination || is_contamination;
   }
   const bool correlated = z.sensors.size() >= zone_min_sensors_;
+  const std::string in_alarm =
+      fmt::format("{} sensors of zone {} in alarm at once: {}", z.sensors.size(), zone, sensors);
   if (z.alert_id == 0) {
     if (!correlated) {
       if (z.sensors.empty()) zone_events_.erase(zit);
@@ -177,8 +179,7 @@ void AlertManager::UpdateZone(std::string_view zone, std::string_view sensor, bo
     alert.received_ns = t.received_ns;
     alert.opened_ns = t.reading_time_ns;
     alert.parameter = sensors;
-    alert.message =
-        fmt::format("{} sensors of zone {} in alarm at once: {}", z.sensors.size(), zone, sensors);
+    alert.message = in_alarm;
     z.alert_id = alert.id;
     open_.emplace(DedupKey("", kZoneEventKind, zone), alert.id);
     auto [pos, inserted] = alerts_.emplace(alert.id, std::move(alert));
@@ -191,8 +192,7 @@ void AlertManager::UpdateZone(std::string_view zone, std::string_view sensor, bo
   if (correlated) {
     if (contamination) alert.classification = "probable_contamination";
     alert.parameter = sensors;
-    alert.message =
-        fmt::format("{} sensors of zone {} in alarm at once: {}", z.sensors.size(), zone, sensors);
+    alert.message = in_alarm;
     Publish(AlertEvent::Type::kUpdated, alert);
     return;
   }

@@ -61,6 +61,17 @@ inline void AppendJsonInt(std::string& out, std::int64_t v) {
   out.append(buf, end);
 }
 
+// Text a client sent (a key, a name), quoted for an error message and cut at 64 bytes so a hostile
+// request cannot make the answer huge: 'abc' or 'abc…'.
+inline std::string QuoteClientText(std::string_view text) {
+  constexpr std::size_t kMax = 64;
+  std::string out = "'";
+  out.append(text.substr(0, kMax));
+  if (text.size() > kMax) out += "…";
+  out += "'";
+  return out;
+}
+
 // "key": (with a leading comma unless `first`)
 inline void AppendJsonKey(std::string& out, std::string_view key, bool first = false) {
   if (!first) out.push_back(',');

@@ -30,12 +30,6 @@ std::string KnownParameters() {
   return known;
 }
 
-// A name from the client, for an error message: keep it short.
-std::string Quote(std::string_view s) {
-  constexpr std::size_t kMax = 64;
-  return s.size() <= kMax ? fmt::format("'{}'", s) : fmt::format("'{}…'", s.substr(0, kMax));
-}
-
 Status ApplyRuleFields(const json::object& fields, std::string_view parameter,
                        ThresholdRule& rule) {
   for (const json::key_value_pair& kv : fields) {
@@ -46,7 +40,7 @@ Status ApplyRuleFields(const json::object& fields, std::string_view parameter,
     }
     if (field == nullptr) {
       return Status::InvalidArgument(fmt::format("rules.{}: unknown field {} (known: {})",
-                                                 parameter, Quote(key), KnownFields()));
+                                                 parameter, QuoteClientText(key), KnownFields()));
     }
     const json::value& v = kv.value();
     if (v.is_null()) {
@@ -107,7 +101,8 @@ Status ApplyProfileUpdate(std::string_view json_body, RuleSet& rules,
           fmt::format("field '{}' is read-only (profiles are fixed; their rules are not)", key));
     }
     if (key != "rules") {
-      return Status::InvalidArgument(fmt::format("unknown field {} (known: rules)", Quote(key)));
+      return Status::InvalidArgument(
+          fmt::format("unknown field {} (known: rules)", QuoteClientText(key)));
     }
   }
   const json::value* rules_value = body.get_object().if_contains("rules");
@@ -121,8 +116,8 @@ Status ApplyProfileUpdate(std::string_view json_body, RuleSet& rules,
     const std::string_view name(kv.key().data(), kv.key().size());
     const ParameterId id = ParameterFromName(name);
     if (id == ParameterId::kCustom) {
-      return Status::InvalidArgument(
-          fmt::format("rules: unknown parameter {} (known: {})", Quote(name), KnownParameters()));
+      return Status::InvalidArgument(fmt::format("rules: unknown parameter {} (known: {})",
+                                                 QuoteClientText(name), KnownParameters()));
     }
     ThresholdRule& rule = next.For(id);
     if (kv.value().is_null()) {

@@ -383,8 +383,7 @@ class ApiHandlerImpl final : public HttpHandler {
       known += known.empty() ? "" : ", ";
       known += p.name;
     }
-    return Error(404, fmt::format("no profile \"{}\" (known: {})",
-                                  name.substr(0, std::min<std::size_t>(name.size(), 64)), known));
+    return Error(404, fmt::format("no profile {} (known: {})", QuoteClientText(name), known));
   }
 
   // Edits a profile's rules: stored in the catalog first, so an acknowledged change survives a

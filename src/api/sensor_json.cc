@@ -16,13 +16,6 @@ namespace json = boost::json;
 constexpr std::string_view kWritableFields =
     "name, site, zone, latitude, longitude, profile, status, parameters";
 
-// A JSON key for an error message: it came from a client, so keep it short.
-std::string QuoteKey(std::string_view key) {
-  constexpr std::size_t kMax = 64;
-  if (key.size() <= kMax) return fmt::format("'{}'", key);
-  return fmt::format("'{}…'", key.substr(0, kMax));
-}
-
 Status FieldError(std::string_view field, std::string_view why) {
   return Status::InvalidArgument(fmt::format("field '{}': {}", field, why));
 }
@@ -136,7 +129,7 @@ Result<SensorUpdate> ParseSensorUpdate(std::string_view json_body) {
       s = FieldError(key, "is read-only (set by readings)");
     } else {
       s = Status::InvalidArgument(
-          fmt::format("unknown field {} (known: {})", QuoteKey(key), kWritableFields));
+          fmt::format("unknown field {} (known: {})", QuoteClientText(key), kWritableFields));
     }
     if (!s.ok()) return s;
   }

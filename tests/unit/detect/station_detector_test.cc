@@ -139,32 +139,28 @@ TEST(StationDetector, JointTestCatchesParametersBreakingTheirUsualCorrelation) {
   DetectorTuning t;
   t.joint_p = 1e-9;
   DetectorTuning off;
-  auto joint = Make(2, t), plain = Make(2, off);
-  std::mt19937 rng(21);
-  std::normal_distribution<double> n(0, 0.05);
   // Two parameters that move together (one common factor) around 7.2.
-  for (int i = 0; i < 5000; ++i) {
-    const double common = n(rng);
-    double row[2] = {std::round((7.2 + common + 0.005 * n(rng) / 0.05) / 0.01) * 0.01,
-                     std::round((7.2 + common + 0.005 * n(rng) / 0.05) / 0.01) * 0.01};
-    joint->Process(i, row);
-    plain->Process(i, row);
-  }
+  auto warm = [](StationDetector& d) {
+    std::mt19937 rng(21);
+    std::normal_distribution<double> n(0, 0.05);
+    for (int i = 0; i < 5000; ++i) {
+      const double common = n(rng);
+      double row[2] = {std::round((7.2 + common + 0.1 * n(rng)) / 0.01) * 0.01,
+                       std::round((7.2 + common + 0.1 * n(rng)) / 0.01) * 0.01};
+      d.Process(i, row);
+    }
+  };
+  auto joint = Make(2, t), plain = Make(2, off), joint2 = Make(2, t);
+  warm(*joint);
+  warm(*plain);
+  warm(*joint2);
   // Now they part: each within its own usual range, but never like this together.
   double row[2] = {7.2 + 0.12, 7.2 - 0.12};
   RowVerdict j = joint->Process(5000, row);
   RowVerdict p = plain->Process(5000, row);
   EXPECT_EQ(p.outliers, 0u) << "each alone is unremarkable (max z " << p.max_z << ")";
   EXPECT_EQ(j.outliers, 0b11u) << "together they are not";
-  // The same move together is normal for both.
-  auto joint2 = Make(2, t);
-  std::mt19937 rng2(21);
-  for (int i = 0; i < 5000; ++i) {
-    const double common = n(rng2);
-    double r[2] = {std::round((7.2 + common + 0.005 * n(rng2) / 0.05) / 0.01) * 0.01,
-                   std::round((7.2 + common + 0.005 * n(rng2) / 0.05) / 0.01) * 0.01};
-    joint2->Process(i, r);
-  }
+  // The same move together is normal.
   double together[2] = {7.2 + 0.12, 7.2 + 0.12};
   EXPECT_EQ(joint2->Process(5000, together).outliers, 0u);
 }
