@@ -24,7 +24,7 @@ GRID = {
     "event_probability": [0.9, 0.99],
     "baseline_alpha": [0.005],
     "resolution_floor": [2],
-    "cusum_h": [0, 16],
+    "daily_days": [0, 3],
     "strong_z": [0, 30],
     "rebaseline_after": [0, 60, 120, 240, 480],
 }

@@ -424,7 +424,7 @@ CLI::App* AddReplayCommand(CLI::App& parent, int* exit_code) {
   cmd->add_option("--set", opts->set,
                   "Override a DetectorTuning field, key=value (repeatable): baseline_alpha, "
                   "scale_alpha, resolution_floor, outlier_z, warmup_samples, window, "
-                  "outlier_rate, event_probability, cusum_k, cusum_h, strong_z, ramp_rows, "
+                  "outlier_rate, event_probability, daily_days, strong_z, ramp_rows, "
                   "ramp_z, joint_p, joint_alpha, rebaseline_after, flat_samples, "
                   "flat_tolerance, flat_factor, drift_alpha, "
                   "drift_z, drift_samples, spike_filter, missing_samples, offline_after, "

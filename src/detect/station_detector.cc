@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <numbers>
 
 namespace aquawatch {
 namespace {
@@ -103,10 +104,6 @@ bool IsLoggerSentinel(double x) {
   return false;
 }
 
-float CusumStep(float s, double z, double k, double cap) {
-  return static_cast<float>(std::clamp(s + z - k, 0.0, cap));
-}
-
 }  // namespace
 
 std::string_view FaultKindName(FaultKind kind) {
@@ -176,6 +173,18 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
   if (station.rows < UINT32_MAX) ++station.rows;
   if (v.after_gap) v.fault_kinds |= FaultBit(FaultKind::kOffline);
 
+  // The time of day as an angle, for the daily cycle (learnt only once the interval is known).
+  constexpr double kDaySeconds = 86400;
+  const bool daily_on = t.daily_days > 0 && station.interval_seconds > 0;
+  double day_cos = 0, day_sin = 0, daily_weight = 0, samples_per_day = 0;
+  if (daily_on) {
+    constexpr std::int64_t kDayNs = 86'400'000'000'000;
+    const double phase = 2 * std::numbers::pi * static_cast<double>(time_ns % kDayNs) / kDayNs;
+    day_cos = std::cos(phase);
+    day_sin = std::sin(phase);
+    samples_per_day = kDaySeconds / station.interval_seconds;
+    daily_weight = 1 / (t.daily_days * samples_per_day);
+  }
   std::uint32_t drift_candidates = 0;  // parameters beyond drift_z from their slow reference
   double joint_z[kMaxParams];          // standardised deviations for the multivariate test
   int joint_dims[kMaxParams];
@@ -246,14 +255,21 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
       v.fault_kinds |= FaultBit(FaultKind::kFlatLine);
       continue;
     }
+    // The value with its daily cycle taken out. The cycle is learnt over the first day and
+    // phased in over the second, slowly enough for the baseline to follow.
+    const double cycle_weight =
+        daily_on ? std::clamp(s.seen / samples_per_day - 1.0, 0.0, 1.0) : 0.0;
+    const double cycle = cycle_weight * (s.daily_cos * day_cos + s.daily_sin * day_sin);
+    const double level = x - cycle;
     const double floor = t.resolution_floor * spec.resolution;
     const double scale = std::max<double>(s.scale, floor);
-    const double deviation = x - s.location;
+    const double deviation = level - s.location;
     const double signed_z = deviation / scale;
     const double z = std::fabs(signed_z);
     if (t.drift_samples > 0) {
       // Drift: the value against a slow reference (an EWMA far slower than the baseline's, which
-      // would follow a drift), in units of its usual distance from it.
+      // would follow a drift), in units of its usual distance from it. The raw value: with the
+      // daily cycle taken out, rain on conductivity looked like drift (docs/detection.md).
       const double ref = s.drift_ref;
       const double dz = (x - ref) / std::max<double>(s.drift_dev, floor);
       const bool beyond = warm && std::fabs(dz) > t.drift_z;
@@ -287,12 +303,6 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
       ramping = warm && std::abs(s.ramp_run) >= t.ramp_rows && z >= t.ramp_z &&
                 (s.ramp_run > 0) == (deviation > 0);
     }
-    if (t.cusum_h > 0 && warm) {
-      const double cap = t.cusum_h + t.cusum_k;
-      s.cusum_hi = CusumStep(s.cusum_hi, signed_z, t.cusum_k, cap);
-      s.cusum_lo = CusumStep(s.cusum_lo, -signed_z, t.cusum_k, cap);
-      ramping = ramping || s.cusum_hi > t.cusum_h || s.cusum_lo > t.cusum_h;
-    }
     if (spec.water_quality && warm) {
       v.max_z = std::max(v.max_z, z);
       if (outlier || ramping) v.outliers |= bit;
@@ -302,7 +312,7 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
     s.last = static_cast<float>(x);
     s.outlier_run = outlier ? SaturatingIncrement(s.outlier_run) : 0;
     if (t.rebaseline_after > 0 && s.outlier_run >= static_cast<std::uint32_t>(t.rebaseline_after)) {
-      s.location = x;
+      s.location = level;
       s.outlier_run = 0;
       ++s.seen;
       continue;
@@ -319,6 +329,14 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
     if (!outlier) {
       s.scale +=
           static_cast<float>(std::max(t.scale_alpha, young) * (std::fabs(deviation) - s.scale));
+      if (daily_on) {
+        // The first harmonic of the value's distance from the (cycle-free) location over the
+        // day: E[2 r cos], E[2 r sin].
+        const double r = deviation + cycle;  // x - location, before this row moved it
+        const double w = std::max(daily_weight, young);
+        s.daily_cos += static_cast<float>(w * (2 * r * day_cos - s.daily_cos));
+        s.daily_sin += static_cast<float>(w * (2 * r * day_sin - s.daily_sin));
+      }
     }
     ++s.seen;
   }

@@ -40,11 +40,13 @@ struct DetectorTuning {
   int window = 10;                 // binomial event discriminator window, in rows
   double outlier_rate = 0.05;      // probability of an outlier row in normal operation
   double event_probability = 0.9;  // event when P(fewer outliers | normal) reaches this
-  // Two-sided CUSUM on the standardised deviation catches slow ramps before the level z does:
-  // S = max(0, S + z - cusum_k); the row is an outlier when S > cusum_h (0 = off). S is capped
-  // at cusum_h + cusum_k so it forgets an event within a row or two of its end.
-  double cusum_k = 1.0;
-  double cusum_h = 0;
+  // Daily cycle: temperature, dissolved oxygen and conductivity follow the sun. Each parameter
+  // learns the first harmonic of its day (a cos + b sin of the time of day, UTC) around its
+  // location, averaged over about daily_days days of non-outlier rows. Once it has seen a full
+  // day the cycle is phased in over the next, and from then on the baseline (location, scale,
+  // outlier test) judges the value with the cycle taken out, so the scale is no longer
+  // inflated by the baseline lagging the cycle. 0 = off.
+  double daily_days = 3.0;
   // Rate of change: a parameter that has moved the same way on each of its last ramp_rows rows
   // (strictly) and is ramp_z scales from its baseline is an outlier before the level test
   // (outlier_z) would see it: a ramp, where noise goes up and down. 0 = off.
@@ -133,8 +135,8 @@ struct RowVerdict {
 struct ParamState {
   double location = 0;
   float scale = 0;
-  float cusum_hi = 0;  // standardised deviations above the baseline, accumulated
-  float cusum_lo = 0;
+  float daily_cos = 0;  // the daily cycle's first harmonic: value ~ level + a cos + b sin
+  float daily_sin = 0;
   float drift_ref = 0;     // the drift test's slow reference
   float drift_dev = 0;     // ... and the value's usual distance from it
   float flat_ref = 0;      // first value of the current flat run

@@ -151,7 +151,7 @@ constexpr std::size_t kOfflineSweepSlice = 50'000;
 constexpr std::int64_t kOfflineSweepPeriodNs = 250'000'000;
 // Detector state in a checkpoint is versioned on its own: a checkpoint with another version
 // loads with fresh detector state (baselines warm up again) instead of refusing to start.
-constexpr std::uint8_t kDetectorStateVersion = 4;
+constexpr std::uint8_t kDetectorStateVersion = 5;
 
 // A sensor is reported to the catalog on its first reading and then at most this often.
 constexpr std::int64_t kSightingIntervalNs = 60 * kNsPerSecond;
@@ -344,8 +344,8 @@ class Shard {
     for (const ParamState& p : s.detect) {
       f.Put<double>(p.location);
       f.Put<float>(p.scale);
-      f.Put<float>(p.cusum_hi);
-      f.Put<float>(p.cusum_lo);
+      f.Put<float>(p.daily_cos);
+      f.Put<float>(p.daily_sin);
       f.Put<float>(p.drift_ref);
       f.Put<float>(p.drift_dev);
       f.Put<float>(p.flat_ref);
@@ -374,8 +374,8 @@ class Shard {
     for (ParamState& p : s.detect) {
       p.location = f.Get<double>();
       p.scale = f.Get<float>();
-      p.cusum_hi = f.Get<float>();
-      p.cusum_lo = f.Get<float>();
+      p.daily_cos = f.Get<float>();
+      p.daily_sin = f.Get<float>();
       p.drift_ref = f.Get<float>();
       p.drift_dev = f.Get<float>();
       p.flat_ref = f.Get<float>();
