@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "core/duration.h"
+#include "detect/replay.h"
 
 namespace aquawatch {
 namespace {
@@ -249,6 +250,30 @@ std::vector<ConfigOption> BuildOptions() {
   o.push_back(NumberOption<std::size_t>(
       "store.block_cache_mb", "RocksDB block cache for sealed chunks, in MiB",
       [](Config& c) -> std::size_t& { return c.pipeline.store.block_cache_mb; }, 8, 1 << 20));
+  o.push_back({"detect.enabled",
+               "Run the detection engine (QA/QC, baselines, events) on every reading",
+               [](Config& c, const std::string& v) {
+                 return ParseBool("detect.enabled", v, &c.detect_enabled);
+               },
+               [](const Config& c) { return c.detect_enabled ? "true" : "false"; }});
+  // One option per detector tuning field, from the table `replay --set` also reads.
+  for (const auto& [name, unused] : TuningFields(DetectorTuning{})) {
+    std::string key = "detect." + name;
+    o.push_back({key,
+                 fmt::format("Detection engine: {}, {} (docs/detection.md)", name,
+                             TuningFieldRange(name)),
+                 [key, name](Config& c, const std::string& v) {
+                   Status s = SetTuningField(c.detect, name, v);
+                   return s.ok() ? s
+                                 : Status::InvalidArgument(fmt::format("{}: {}", key, s.message()));
+                 },
+                 [name](const Config& c) {
+                   for (const auto& [k, value] : TuningFields(c.detect)) {
+                     if (k == name) return value;
+                   }
+                   return std::string();
+                 }});
+  }
   // One option per rule field of every canonical parameter of every site profile.
   for (std::size_t prof = 0; prof < kSiteProfiles.size(); ++prof) {
     for (int p = 0; p < kCanonicalParameterCount; ++p) {
@@ -397,6 +422,9 @@ Status Validate(const Config& config) {
   if (Status s = ValidateHeadOptions(config.pipeline.store.head); !s.ok()) return s;
   if (config.pipeline.store.maintenance_interval_ns < 1'000'000'000LL) {
     return Status::InvalidArgument("store.maintenance_interval must be at least 1s");
+  }
+  if (auto model = StationModel::Create(CanonicalSpecs(), config.detect); !model.ok()) {
+    return Status::InvalidArgument("detect: " + model.status().message());
   }
   for (std::size_t prof = 0; prof < kSiteProfiles.size(); ++prof) {
     for (int p = 0; p < kCanonicalParameterCount; ++p) {

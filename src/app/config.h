@@ -13,6 +13,7 @@
 
 #include "api/http_server.h"
 #include "core/status.h"
+#include "detect/station_detector.h"
 #include "ingest/mqtt_listener.h"
 #include "ingest/tcp_listener.h"
 #include "pipeline/pipeline.h"
@@ -28,6 +29,9 @@ struct Config {
   TcpListenerOptions tcp;
   MqttListenerOptions mqtt;
   PipelineOptions pipeline;
+  // The detection engine (docs/detection.md): on or off, and its tuning.
+  bool detect_enabled = true;
+  DetectorTuning detect;
 };
 
 struct ConfigOption {

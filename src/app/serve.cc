@@ -86,6 +86,9 @@ int RunServe(const Config& config) {
   }
   std::unique_ptr<Catalog> catalog = std::move(opened_catalog).value();
   PipelineOptions pipeline_options = config.pipeline;
+  // Validate() has checked the tuning, so the model exists when detection is on.
+  pipeline_options.station_model =
+      config.detect_enabled ? CanonicalStationModel(config.detect) : nullptr;
   if (Status s = LoadRulesFromCatalog(*catalog, pipeline_options); !s.ok()) {
     spdlog::critical("cannot read rules and profiles from the catalog: {}", s.ToString());
     return 1;

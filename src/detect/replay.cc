@@ -835,6 +835,13 @@ Status SetTuningField(DetectorTuning& tuning, std::string_view key, std::string_
   return Status::InvalidArgument(fmt::format("unknown tuning key \"{}\" (known: {})", key, known));
 }
 
+std::string_view TuningFieldRange(std::string_view key) {
+  for (const TuningField& f : kTuningFields) {
+    if (f.name == key) return f.range;
+  }
+  return {};
+}
+
 std::vector<std::pair<std::string, std::string>> TuningFields(const DetectorTuning& tuning) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const TuningField& f : kTuningFields) {

@@ -192,5 +192,7 @@ std::string FormatEventsCsv(const ReplayInput& input, std::span<const DetectedEv
 Status SetTuningField(DetectorTuning& tuning, std::string_view key, std::string_view value);
 // Every field as `name=value`, in the order above (the keys SetTuningField accepts).
 std::vector<std::pair<std::string, std::string>> TuningFields(const DetectorTuning& tuning);
+// The values a tuning field accepts, e.g. "in (0, 1]"; empty for an unknown key.
+std::string_view TuningFieldRange(std::string_view key);
 
 }  // namespace aquawatch

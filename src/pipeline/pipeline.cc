@@ -140,6 +140,8 @@ struct SensorState {
   bool event_contamination = false;  // the open event was classified probable contamination
   FaultState fault;
   bool offline = false;  // a sensor_offline alert is open
+  // The multivariate test's covariance (k x k floats), only while that test is on.
+  std::unique_ptr<float[]> joint;
   SensorState() {
     latest.fill(std::nan(""));
     pending_since.fill(kNotPending);
@@ -151,7 +153,9 @@ constexpr std::size_t kOfflineSweepSlice = 50'000;
 constexpr std::int64_t kOfflineSweepPeriodNs = 250'000'000;
 // Detector state in a checkpoint is versioned on its own: a checkpoint with another version
 // loads with fresh detector state (baselines warm up again) instead of refusing to start.
-constexpr std::uint8_t kDetectorStateVersion = 5;
+constexpr std::uint8_t kDetectorStateVersion = 6;
+// The multivariate test's state of one sensor: the canonical parameters' covariance.
+constexpr std::uint16_t kJointFloats = kCanonicalParameterCount * kCanonicalParameterCount;
 
 // A sensor is reported to the catalog on its first reading and then at most this often.
 constexpr std::int64_t kSightingIntervalNs = 60 * kNsPerSecond;
@@ -365,6 +369,9 @@ class Shard {
     f.Put<std::uint32_t>(s.station.previous_outliers);
     f.Put<std::uint32_t>(s.station.rows);
     f.Put<std::uint64_t>(s.fault.spike_rows);
+    const std::uint16_t joint_floats = s.joint != nullptr ? kJointFloats : 0;
+    f.Put<std::uint16_t>(joint_floats);
+    for (std::uint16_t k = 0; k < joint_floats; ++k) f.Put<float>(s.joint[k]);
     FieldWriter(out).PutString16(block);
   }
 
@@ -395,10 +402,18 @@ class Shard {
     s.station.previous_outliers = f.Get<std::uint32_t>();
     s.station.rows = f.Get<std::uint32_t>();
     s.fault.spike_rows = f.Get<std::uint64_t>();
+    const std::uint16_t joint_floats = f.Get<std::uint16_t>();
+    if (joint_floats == kJointFloats) {
+      s.joint = std::make_unique<float[]>(kJointFloats);
+      for (std::uint16_t k = 0; k < joint_floats; ++k) s.joint[k] = f.Get<float>();
+    } else {
+      for (std::uint16_t k = 0; k < joint_floats; ++k) f.Get<float>();
+    }
     if (!f.ok()) {  // a short block of the right version: start fresh, as for another version
       s.detect = {};
       s.station = {};
       s.fault.spike_rows = 0;
+      s.joint = nullptr;
     }
   }
 
@@ -1021,7 +1036,15 @@ class Shard {
         values[static_cast<int>(batch.field_param(f))] = batch.field_value(f);
       }
     }
-    RowVerdict v = model.Process(s.detect, s.station, batch.time_ns(i), values);
+    std::span<float> joint;
+    if (const std::size_t n = model.JointStateSize(); n > 0) {
+      if (s.joint == nullptr) {  // the test was off, or this is the sensor's first reading
+        s.joint = std::make_unique<float[]>(n);
+        model.InitJointState({s.joint.get(), n});
+      }
+      joint = {s.joint.get(), n};
+    }
+    RowVerdict v = model.Process(s.detect, s.station, batch.time_ns(i), values, joint);
     // A fresh transition per alert kind: nothing of the event's carries over to the fault's.
     auto transition = [&](std::string_view kind, bool open) {
       return DetectorTransition{

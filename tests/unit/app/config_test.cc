@@ -68,6 +68,30 @@ TEST(Config, RejectsUnknownKeysAndBadValuesByName) {
   EXPECT_FALSE(ApplyFlags({{"role", "ingest"}}, c).ok());
 }
 
+TEST(Config, DetectorTuningIsSetByKeyAndCheckedAsAWhole) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/c.yaml";
+  std::ofstream(path) << "detect:\n  outlier_z: 8\n  joint_p: 1e-9\n";
+  Config c;
+  ASSERT_TRUE(ApplyYamlFile(path, c).ok());
+  EXPECT_DOUBLE_EQ(c.detect.outlier_z, 8);
+  EXPECT_DOUBLE_EQ(c.detect.joint_p, 1e-9);
+  EXPECT_TRUE(c.detect_enabled);
+  ASSERT_TRUE(ApplyFlags({{"detect.enabled", "false"}, {"detect.daily_days", "0"}}, c).ok());
+  EXPECT_FALSE(c.detect_enabled);
+  EXPECT_DOUBLE_EQ(c.detect.daily_days, 0);
+  EXPECT_NE(RenderYaml(c).find("outlier_z: 8"), std::string::npos);
+
+  Status bad = ApplyFlags({{"detect.outlier_z", "-1"}}, c);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("detect-outlier-z"), std::string::npos) << bad.message();
+  // Each field is in range, but the model refuses the whole (window over 64 rows).
+  ASSERT_TRUE(ApplyFlags({{"detect.window", "100"}}, c).ok());
+  Status invalid = Validate(c);
+  ASSERT_FALSE(invalid.ok());
+  EXPECT_NE(invalid.message().find("window"), std::string::npos) << invalid.message();
+}
+
 TEST(Config, ValidateChecksThresholdOrder) {
   Config c;
   EXPECT_TRUE(Validate(c).ok());

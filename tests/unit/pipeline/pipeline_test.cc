@@ -469,6 +469,57 @@ TEST(PipelineDetection, DetectorStateSurvivesACheckpointRestart) {
   EXPECT_EQ(open[0].opened_ns, 301);
 }
 
+// pH and chlorine moving together (one shared noise term), as in water whose chlorine demand
+// sets both; turbidity and conductivity independent. `against` > 0 moves them apart instead.
+void AddCoupledReading(ReadingBatch& b, std::int64_t t, std::mt19937& rng, double against = 0) {
+  std::normal_distribution<double> n(0, 1);
+  auto q = [](double v, double res) { return std::round(v / res) * res; };
+  const double shared = 0.05 * n(rng);
+  b.BeginReading("probe", t, "site-1", "zone-1");
+  b.AddField(ParameterId::kPh, q(7.3 + shared + against, 0.01));
+  b.AddField(ParameterId::kFreeChlorineMgL, q(0.8 + shared - against, 0.01));
+  b.AddField(ParameterId::kTurbidityNtu, q(0.12 + 0.005 * n(rng), 0.01));
+  b.AddField(ParameterId::kConductivityUsCm, q(450 + 2 * n(rng), 1));
+}
+
+// pH up while chlorine goes down, each about 3 of its own scales (no outlier alone), raises an
+// event only through the multivariate test, which must therefore run in the shard and keep its
+// learnt covariance across a checkpoint restart (a fresh, identity covariance would not flag it).
+TEST(PipelineDetection, MultivariateTestRunsInTheShardAndSurvivesARestart) {
+  for (const double joint_p : {0.0, 1e-6}) {
+    SCOPED_TRACE(joint_p);
+    Fixture f;
+    f.options.rules = ProfileRules{};
+    DetectorTuning tuning;
+    tuning.joint_p = joint_p;
+    tuning.joint_alpha = 0.01;
+    f.options.station_model = CanonicalStationModel(tuning);
+    std::mt19937 rng(23);
+    {
+      auto p = f.Open();
+      ReadingBatch b;
+      for (int i = 0; i < 800; ++i) AddCoupledReading(b, i, rng);
+      ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+      EXPECT_EQ(f.alerts.OpenCount(), 0u);
+      p->Stop();
+    }
+    auto p = f.Open();
+    ASSERT_EQ(p->recovery().readings, 0u) << "restored from the checkpoint";
+    ReadingBatch b;
+    for (int i = 800; i < 806; ++i) AddCoupledReading(b, i, rng, 0.12);
+    ASSERT_TRUE(SubmitAndWait(*p, b).ok());
+    auto open = f.alerts.List(AlertManager::Filter::kOpen, 10);
+    if (joint_p == 0) {
+      EXPECT_TRUE(open.empty()) << "no parameter is an outlier on its own";
+    } else {
+      ASSERT_EQ(open.size(), 1u);
+      EXPECT_EQ(open[0].kind, "event");
+      EXPECT_NE(open[0].parameter.find("ph"), std::string::npos);
+      EXPECT_NE(open[0].parameter.find("free_chlorine_mg_l"), std::string::npos);
+    }
+  }
+}
+
 TEST(PipelineDetection, FaultOpeningOnTheRowAnEventClosesIsStillOpened) {
   Fixture f;
   f.options.rules = ProfileRules{};
