@@ -44,7 +44,7 @@ void BM_StationDetector(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
   state.counters["state_bytes"] = static_cast<double>((*detector)->StateBytes());
 }
-BENCHMARK(BM_StationDetector)->Arg(3)->Arg(0);  // the daily cycle on (3 days) and off
+BENCHMARK(BM_StationDetector)->Arg(7)->Arg(0);  // the daily cycle on (7 days) and off
 
 }  // namespace
 }  // namespace aquawatch

@@ -266,13 +266,15 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
     const double deviation = level - s.location;
     const double signed_z = deviation / scale;
     const double z = std::fabs(signed_z);
-    if (t.drift_samples > 0) {
-      // Drift: the value against a slow reference (an EWMA far slower than the baseline's, which
-      // would follow a drift), in units of its usual distance from it. The raw value: with the
-      // daily cycle taken out, rain on conductivity looked like drift (docs/detection.md).
-      const double ref = s.drift_ref;
+    // The slow reference, an EWMA far slower than the baseline's: the drift test judges the raw
+    // value against it (which would follow a drift), and the daily cycle is learnt as the
+    // value's distance from it. (Judging drift with the cycle taken out made rain on
+    // conductivity look like drift: docs/detection.md.)
+    const double ref = s.drift_ref;
+    bool beyond = false;
+    if (t.drift_samples > 0 || daily_on) {
       const double dz = (x - ref) / std::max<double>(s.drift_dev, floor);
-      const bool beyond = warm && std::fabs(dz) > t.drift_z;
+      beyond = t.drift_samples > 0 && warm && std::fabs(dz) > t.drift_z;
       if (beyond) {
         drift_candidates |= bit;
         if (s.drift_run >= t.drift_samples) {
@@ -329,10 +331,10 @@ RowVerdict StationModel::Process(std::span<ParamState> state, StationState& stat
     if (!outlier) {
       s.scale +=
           static_cast<float>(std::max(t.scale_alpha, young) * (std::fabs(deviation) - s.scale));
-      if (daily_on) {
-        // The first harmonic of the value's distance from the (cycle-free) location over the
-        // day: E[2 r cos], E[2 r sin].
-        const double r = deviation + cycle;  // x - location, before this row moved it
+      if (daily_on && !beyond) {
+        // The first harmonic of the value's distance from the slow reference over the day:
+        // E[2 r cos], E[2 r sin]. (The location would be no use: it follows the cycle.)
+        const double r = x - ref;
         const double w = std::max(daily_weight, young);
         s.daily_cos += static_cast<float>(w * (2 * r * day_cos - s.daily_cos));
         s.daily_sin += static_cast<float>(w * (2 * r * day_sin - s.daily_sin));

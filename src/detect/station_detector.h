@@ -41,12 +41,13 @@ struct DetectorTuning {
   double outlier_rate = 0.05;      // probability of an outlier row in normal operation
   double event_probability = 0.9;  // event when P(fewer outliers | normal) reaches this
   // Daily cycle: temperature, dissolved oxygen and conductivity follow the sun. Each parameter
-  // learns the first harmonic of its day (a cos + b sin of the time of day, UTC) around its
-  // location, averaged over about daily_days days of non-outlier rows. Once it has seen a full
-  // day the cycle is phased in over the next, and from then on the baseline (location, scale,
-  // outlier test) judges the value with the cycle taken out, so the scale is no longer
-  // inflated by the baseline lagging the cycle. 0 = off.
-  double daily_days = 3.0;
+  // learns the first harmonic of its day (a cos + b sin of the time of day, UTC) around the
+  // drift test's slow reference, averaged over about daily_days days of normal rows. Once it
+  // has seen a full day the cycle is phased in over the next, and from then on the baseline
+  // (location, scale, outlier test) judges the value with the cycle taken out, so the scale is
+  // no longer inflated by the baseline lagging the cycle. The drift test keeps the raw value.
+  // 0 = off.
+  double daily_days = 7.0;
   // Rate of change: a parameter that has moved the same way on each of its last ramp_rows rows
   // (strictly) and is ramp_z scales from its baseline is an outlier before the level test
   // (outlier_z) would see it: a ramp, where noise goes up and down. 0 = off.

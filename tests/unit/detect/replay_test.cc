@@ -451,7 +451,7 @@ TEST(ReplayTuning, SetsKnownFieldsAndRejectsBadOnes) {
   EXPECT_FALSE(SetTuningField(t, "outlier_z", "abc").ok());
   EXPECT_EQ(t.window, 30);
   auto fields = TuningFields(t);
-  ASSERT_EQ(fields.size(), 26u);  // every DetectorTuning field
+  ASSERT_EQ(fields.size(), 25u);  // every DetectorTuning field
   EXPECT_EQ(fields[3].first, "outlier_z");
   EXPECT_EQ(fields[3].second, "8");
   for (const auto& [k, v] : fields) {
