@@ -67,29 +67,72 @@ ChunkWriter::ChunkWriter(TimeUnit unit, int decimals) : decimals_(decimals) {
   if (decimals >= 0) buf_.push_back(static_cast<char>(decimals));
 }
 
-void ChunkWriter::WriteBits(std::uint64_t bits, int n) {
+namespace {
+
+// Appends the low `n` bits of `bits`, most significant first, to `buf`, whose last byte has
+// `free_bits` unused low bits.
+void AppendBits(std::string& buf, int& free_bits, std::uint64_t bits, int n) {
   while (n > 0) {
-    if (free_bits_ == 0) {
-      buf_.push_back('\0');
-      free_bits_ = 8;
+    if (free_bits == 0) {
+      buf.push_back('\0');
+      free_bits = 8;
     }
-    const int take = n < free_bits_ ? n : free_bits_;
+    const int take = n < free_bits ? n : free_bits;
     const std::uint64_t chunk = (bits >> (n - take)) & ((std::uint64_t{1} << take) - 1);
-    buf_.back() =
-        static_cast<char>(static_cast<std::uint8_t>(buf_.back()) | (chunk << (free_bits_ - take)));
-    free_bits_ -= take;
+    buf.back() =
+        static_cast<char>(static_cast<std::uint8_t>(buf.back()) | (chunk << (free_bits - take)));
+    free_bits -= take;
     n -= take;
   }
 }
 
+void PutSampleCount(char* chunk, std::size_t count) {
+  const auto n = static_cast<std::uint16_t>(count);
+  std::memcpy(chunk + 2, &n, 2);  // little-endian hosts (docs/format/chunk.md)
+}
+
+}  // namespace
+
+void ChunkWriter::WriteBits(std::uint64_t bits, int n) {
+  if (n < 64) bits &= (std::uint64_t{1} << n) - 1;
+  if (pending_bits_ + n > 64) FlushPending();
+  pending_ = n == 64 ? bits : (pending_ << n) | bits;  // n == 64 only when nothing is pending
+  pending_bits_ = static_cast<std::int8_t>(pending_bits_ + n);
+}
+
+void ChunkWriter::FlushPending() {
+  AppendBits(buf_, free_bits_, pending_, pending_bits_);
+  pending_ = 0;
+  pending_bits_ = 0;
+}
+
+std::string_view ChunkWriter::bytes() {
+  FlushPending();
+  PutSampleCount(buf_.data(), count_);
+  return buf_;
+}
+
+void ChunkWriter::CopyTo(std::string& out) const {
+  out.assign(buf_);
+  int free_bits = free_bits_;
+  AppendBits(out, free_bits, pending_, pending_bits_);
+  PutSampleCount(out.data(), count_);
+}
+
 ChunkWriterState ChunkWriter::state() const {
+  // As the bytes will be once the pending bits are written (CopyTo, bytes()).
+  int free_bits = free_bits_;
+  if (pending_bits_ > 0) {
+    const int spill = pending_bits_ - free_bits_;
+    free_bits = spill <= 0 ? free_bits_ - pending_bits_ : (8 - spill % 8) % 8;
+  }
   return {t_,
           delta_,
           value_bits_,
           static_cast<std::int8_t>(leading_),
           static_cast<std::int8_t>(trailing_),
           static_cast<std::uint8_t>(quality_),
-          static_cast<std::uint8_t>(free_bits_),
+          static_cast<std::uint8_t>(free_bits),
           static_cast<std::uint16_t>(count_),
           static_cast<std::int8_t>(decimals_)};
 }
@@ -229,8 +272,6 @@ Status ChunkWriter::Append(std::int64_t t, double value, Quality quality) {
   q_ = q;
   quality_ = quality;
   ++count_;
-  const auto n = static_cast<std::uint16_t>(count_);
-  std::memcpy(buf_.data() + 2, &n, 2);  // little-endian hosts (docs/format/chunk.md)
   return Status::Ok();
 }
 

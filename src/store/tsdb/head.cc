@@ -215,6 +215,7 @@ Status ShardHead::SealIdle(const std::function<std::string_view(std::uint32_t)>&
 
 void ShardHead::ForEachSeries(
     const std::function<void(std::uint32_t, const SeriesCheckpoint&)>& fn) const {
+  std::string chunk;  // a copy: readers on other threads may be copying the same writer
   for (std::uint32_t sensor = 0; sensor < series_.size(); ++sensor) {
     for (const Series& s : series_[sensor]) {
       SeriesCheckpoint c;
@@ -226,7 +227,8 @@ void ShardHead::ForEachSeries(
       c.last_ns = s.last_ns;
       if (s.open) {
         c.writer = s.writer.state();
-        c.chunk = s.writer.bytes();
+        s.writer.CopyTo(chunk);
+        c.chunk = chunk;
       }
       fn(sensor, c);
     }
@@ -254,7 +256,9 @@ std::optional<OpenChunk> ShardHead::CopyOpen(std::uint32_t sensor,
                                              std::string_view parameter) const {
   const Series* s = Find(sensor, parameter);
   if (s == nullptr || !s->open) return std::nullopt;
-  return OpenChunk{s->window_start, std::string(s->writer.bytes())};
+  OpenChunk copy{s->window_start, {}};
+  s->writer.CopyTo(copy.bytes);
+  return copy;
 }
 
 void ShardHead::ForEachOpen(const std::function<void(std::uint32_t, std::string_view, std::int64_t,
@@ -264,7 +268,7 @@ void ShardHead::ForEachOpen(const std::function<void(std::uint32_t, std::string_
     for (const Series& s : series_[sensor]) {
       if (!s.open) continue;
       copy.start_ns = s.window_start;
-      copy.bytes.assign(s.writer.bytes());
+      s.writer.CopyTo(copy.bytes);
       fn(sensor, names_[s.name], s.newest_ns, copy);
     }
   }

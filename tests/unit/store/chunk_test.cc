@@ -192,5 +192,38 @@ TEST(DecimalChunk, WriterResumesFromItsState) {
   EXPECT_FALSE(ChunkWriter::Resume(w.bytes(), bad).ok());
 }
 
+TEST(Chunk, ACopyCarriesPendingBitsAndTheCountAndResumesLikeTheWriter) {
+  // Appends collect bits in a word before the buffer sees them: a reader's copy and a
+  // checkpoint (state, then copy, as ShardHead::ForEachSeries does) must include them.
+  for (const int decimals : {2, -1}) {
+    for (int n = 1; n < 40; ++n) {
+      SCOPED_TRACE(::testing::Message() << "decimals " << decimals << ", samples " << n);
+      ChunkWriter w(TimeUnit::kMillis, decimals);
+      std::vector<Sample> in;
+      for (int i = 0; i < n; ++i) {
+        in.push_back({i * 10'000 + (i % 3), 7.0 + 0.01 * (i % 7), i % 5 == 4 ? Quality::kSuspect : Quality::kGood});
+        ASSERT_TRUE(w.Append(in.back().t, in.back().v, in.back().q).ok());
+      }
+      const ChunkWriterState state = w.state();
+      std::string copy;
+      w.CopyTo(copy);
+      ASSERT_EQ(Decode(copy).size(), in.size());
+      auto resumed = ChunkWriter::Resume(copy, state);
+      ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+      in.push_back({n * 10'000, 7.5, Quality::kGood});
+      ASSERT_TRUE(resumed->Append(in.back().t, in.back().v).ok());
+      ASSERT_TRUE(w.Append(in.back().t, in.back().v).ok());
+      EXPECT_EQ(resumed->bytes(), w.bytes()) << "the resumed writer writes the same bytes";
+      auto out = Decode(w.bytes());
+      ASSERT_EQ(out.size(), in.size());
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        EXPECT_EQ(out[i].t, in[i].t);
+        EXPECT_DOUBLE_EQ(out[i].v, in[i].v);
+        EXPECT_EQ(out[i].q, in[i].q);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace aquawatch
