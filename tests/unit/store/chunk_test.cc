@@ -201,7 +201,8 @@ TEST(Chunk, ACopyCarriesPendingBitsAndTheCountAndResumesLikeTheWriter) {
       ChunkWriter w(TimeUnit::kMillis, decimals);
       std::vector<Sample> in;
       for (int i = 0; i < n; ++i) {
-        in.push_back({i * 10'000 + (i % 3), 7.0 + 0.01 * (i % 7), i % 5 == 4 ? Quality::kSuspect : Quality::kGood});
+        in.push_back({i * 10'000 + (i % 3), 7.0 + 0.01 * (i % 7),
+                      i % 5 == 4 ? Quality::kSuspect : Quality::kGood});
         ASSERT_TRUE(w.Append(in.back().t, in.back().v, in.back().q).ok());
       }
       const ChunkWriterState state = w.state();
