@@ -1521,27 +1521,30 @@ class PipelineImpl final : public Pipeline {
 };
 
 // The shard layout is fixed once data exists: a sensor must stay on the shard whose log holds
-// its history.
-Status CheckLayout(Env& env, const PipelineOptions& options) {
+// its history. The layout also says whether chunk windows are staggered per sensor (data
+// directories created before that have aligned windows, and keep them). Returns whether they are.
+Result<bool> CheckLayout(Env& env, const PipelineOptions& options) {
   std::string path = options.data_dir + "/LAYOUT";
-  std::string want = fmt::format("partitions={} shards={}\n", options.partitions, options.shards);
+  const std::string layout =
+      fmt::format("partitions={} shards={}", options.partitions, options.shards);
+  const std::string staggered = layout + " windows=staggered\n";
   if (env.Exists(path)) {
     auto have = env.ReadWholeFile(path);
     if (!have.ok()) return have.status();
-    if (*have != want) {
-      return Status::InvalidArgument(fmt::format(
-          "data directory {} was created with {}, but this run asks for {}; use the same "
-          "--shards and --partitions, or a new data directory",
-          options.data_dir, *have, want));
-    }
-    return Status::Ok();
+    if (*have == staggered) return true;
+    if (*have == layout + "\n") return false;
+    return Status::InvalidArgument(fmt::format(
+        "data directory {} was created with {}, but this run asks for {}; use the same "
+        "--shards and --partitions, or a new data directory",
+        options.data_dir, *have, staggered));
   }
   auto file = env.OpenAppendable(path);
   if (!file.ok()) return file.status();
-  Status s = (*file)->Append(want);
+  Status s = (*file)->Append(staggered);
   if (s.ok()) s = (*file)->Sync();
   if (s.ok()) s = env.SyncDir(options.data_dir);
-  return s;
+  if (!s.ok()) return s;
+  return true;
 }
 
 }  // namespace
@@ -1557,14 +1560,17 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Open(Env& env, Clock& clock, Metrics
   }
   Status s = ValidateHeadOptions(options.store.head);
   if (s.ok()) s = env.CreateDirs(options.data_dir);
-  if (s.ok()) s = CheckLayout(env, options);
   if (!s.ok()) return s;
+  auto staggered = CheckLayout(env, options);
+  if (!staggered.ok()) return staggered.status();
+  PipelineOptions opened_options = options;
+  opened_options.store.head.stagger_windows = *staggered;
   BlockStoreOptions store_options;
   store_options.chunk_span_ns = options.store.head.chunk_span_ns;
   store_options.block_cache_bytes = options.store.block_cache_mb << 20;
   auto store = BlockStore::Open(options.data_dir + "/store", store_options);
   if (!store.ok()) return store.status();
-  auto pipeline = std::make_unique<PipelineImpl>(env, clock, metrics, alerts, options,
+  auto pipeline = std::make_unique<PipelineImpl>(env, clock, metrics, alerts, opened_options,
                                                  std::move(store).value());
   s = pipeline->Recover();
   if (!s.ok()) return s;

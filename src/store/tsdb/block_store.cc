@@ -146,6 +146,10 @@ class RocksBlockStore final : public BlockStore {
 
   Result<int> DropBefore(StoreLevel level, std::int64_t cutoff_ns) override {
     const std::int64_t span = options_.partition_span_ns[static_cast<int>(level)];
+    // A partition's last chunk may start just before its end and run one chunk span past it
+    // (staggered windows): it goes only once all of that is older than the cutoff, so retention
+    // never drops a reading younger than it.
+    cutoff_ns -= options_.chunk_span_ns;
     if (cutoff_ns < span) return 0;
     // Partitions 0 .. end-1 end at or before the cutoff.
     const auto end = static_cast<std::uint32_t>(cutoff_ns / span);

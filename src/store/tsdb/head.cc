@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "store/tsdb/rollup.h"
@@ -30,6 +31,31 @@ Status ValidateHeadOptions(const HeadOptions& options) {
 
 ShardHead::ShardHead(BlockStore& store, const HeadOptions& options)
     : store_(store), options_(options) {}
+
+std::int64_t ShardHead::WindowOffsetFor(std::string_view sensor_id) const {
+  return options_.stagger_windows ? StaggeredWindowOffset(sensor_id, options_.chunk_span_ns) : 0;
+}
+
+std::int64_t StaggeredWindowOffset(std::string_view sensor_id, std::int64_t chunk_span_ns) {
+  // FNV-1a, then a finaliser so the offset does not follow the shard routing (FNV-1a mod the
+  // partitions): stable across builds, so a sensor keeps its windows across restarts.
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : sensor_id) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  const auto minutes = static_cast<std::uint64_t>(chunk_span_ns / kMinuteNs);
+  return static_cast<std::int64_t>(h % minutes) * kMinuteNs;
+}
+
+std::int64_t ShardHead::WindowStart(const Series& s, std::int64_t t_ns) const {
+  const std::int64_t offset = s.window_offset < 0 ? 0 : s.window_offset;
+  // The first window after the epoch is cut short at 0: keys start at the epoch.
+  return std::max<std::int64_t>(0, BucketStart(t_ns - offset, options_.chunk_span_ns) + offset);
+}
 
 std::uint16_t ShardHead::NameId(std::string_view parameter) {
   auto it = name_ids_.find(parameter);
@@ -79,7 +105,7 @@ bool ShardHead::Accepts(std::uint32_t sensor, std::string_view parameter, std::i
       t_ns < s->newest_ns - options_.late_window_ns) {
     return false;
   }
-  if (s->open && BucketStart(t_ns, options_.chunk_span_ns) == s->window_start &&
+  if (s->open && WindowStart(*s, t_ns) == s->window_start &&
       s->writer.size() >= kMaxChunkSamples) {
     return false;
   }
@@ -90,7 +116,8 @@ Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
                          std::string_view parameter, const Sample& sample, std::size_t slot_hint) {
   Series& s = FindOrAdd(sensor, parameter, slot_hint);
   s.touched = true;
-  const std::int64_t window = BucketStart(sample.t_ns, options_.chunk_span_ns);
+  if (s.window_offset < 0) s.window_offset = WindowOffsetFor(sensor_id);
+  const std::int64_t window = WindowStart(s, sample.t_ns);
   if (sample.t_ns > s.newest_ns) s.newest_ns = sample.t_ns;
   if (window > s.window_start) {
     if (s.open) {
@@ -242,6 +269,11 @@ Status ShardHead::RestoreSeries(std::uint32_t sensor, const SeriesCheckpoint& c)
   s.window_start = c.window_start;
   s.newest_ns = c.newest_ns;
   s.last_ns = c.last_ns;
+  // The windows go on where the checkpoint's left off, staggered or not (older data directories
+  // have aligned windows; a sensor must not get overlapping ones).
+  if (c.window_start >= 0) {
+    s.window_offset = c.window_start % options_.chunk_span_ns;
+  }
   if (c.open) {
     auto writer = ChunkWriter::Resume(c.chunk, c.writer);
     if (!writer.ok()) return writer.status();

@@ -31,9 +31,17 @@ struct HeadOptions {
   std::int64_t chunk_span_ns = 3'600'000'000'000LL;  // docs/format/store.md: why one hour
   // How far behind a series' newest reading a late one is still accepted.
   std::int64_t late_window_ns = 3'600'000'000'000LL;
+  // Each sensor's windows start at its own whole minute of the span (a hash of its id), so the
+  // fleet's chunks do not all seal in the same seconds (docs/format/store.md). Off: windows
+  // aligned to the span, as data directories from before this option have them.
+  bool stagger_windows = true;
 };
 
 Status ValidateHeadOptions(const HeadOptions& options);
+
+// Where a sensor's staggered chunk windows start within the span: a whole minute from a hash of
+// its id, stable across builds and restarts.
+std::int64_t StaggeredWindowOffset(std::string_view sensor_id, std::int64_t chunk_span_ns);
 
 struct HeadStats {
   std::atomic<std::uint64_t> appended{0};    // values stored in order
@@ -106,11 +114,16 @@ class ShardHead {
     std::int64_t newest_ns = 0;     // newest sample time this series has seen
     std::int64_t last_ns = 0;       // time of the open chunk's last sample
     std::int64_t unit_factor = 1;   // ns per unit of the open chunk (its header is a cache miss)
+    std::int64_t window_offset = -1;  // where its windows start within the span; -1 = not yet
     std::int8_t decimals = -1;      // decimals of the last chunk: the guess for the next one
     ChunkWriter writer{TimeUnit::kMillis};
   };
 
   std::uint16_t NameId(std::string_view parameter);
+  // The offset of a new series' windows within the span (0 unless staggered).
+  std::int64_t WindowOffsetFor(std::string_view sensor_id) const;
+  // The start of the series' window holding `t_ns` (never before the epoch).
+  std::int64_t WindowStart(const Series& s, std::int64_t t_ns) const;
   const Series* Find(std::uint32_t sensor, std::string_view parameter) const;
   Series& FindOrAdd(std::uint32_t sensor, std::string_view parameter, std::size_t slot_hint = 0);
   Status Seal(std::string_view sensor_id, Series& s);

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <cmath>
 #include <future>
 #include <optional>
@@ -119,6 +120,27 @@ TEST(Pipeline, RefusesADifferentShardLayoutForExistingData) {
   auto p = Pipeline::Open(DefaultEnv(), SystemClock(), f.metrics, f.alerts, f.options);
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.status().message().find("shards"), std::string::npos);
+}
+
+TEST(Pipeline, ADataDirectoryFromBeforeStaggeredWindowsKeepsItsLayout) {
+  Fixture f;
+  auto layout = [&] {
+    std::ifstream in(f.dir.path() + "/LAYOUT");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  {
+    auto p = f.Open();
+    ASSERT_NE(p, nullptr);
+  }
+  EXPECT_EQ(layout(), "partitions=64 shards=2 windows=staggered\n");
+  // A directory written before windows were staggered: aligned windows, and it stays so.
+  std::ofstream(f.dir.path() + "/LAYOUT", std::ios::trunc) << "partitions=64 shards=2\n";
+  {
+    auto p = f.Open();
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 1, 0.8}})).ok());
+  }
+  EXPECT_EQ(layout(), "partitions=64 shards=2\n");
 }
 
 TEST(Pipeline, FullQueueRefusesWholeBatchesUntilDrained) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "store/tsdb/block_store.h"
@@ -102,6 +103,7 @@ class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     options_.chunk_span_ns = 20 * kMinuteNs;  // the windows these tests count are 20 minutes
+    options_.stagger_windows = false;         // ... aligned, unless a test staggers them
     Open();
   }
 
@@ -271,6 +273,48 @@ TEST_F(StoreTest, IdleChunksAreSealedAndSurviveReopening) {
   EXPECT_EQ(Read(2, "custom_field", kDay0, kDay0 + kHourNs).size(), 1u);
 }
 
+TEST_F(StoreTest, StaggeredWindowsSpreadSealsAcrossTheSpan) {
+  // 300 probes reporting together every 10 s: with aligned windows all 300 chunks seal in the
+  // same round; staggered, each sensor's windows start at its own minute of the span.
+  options_.stagger_windows = true;
+  Open();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 300; ++i) ids.push_back("probe-" + std::to_string(i));
+  std::uint64_t worst_round = 0, sealed_before = 0;
+  for (int round = 0; round < 240; ++round) {  // 40 minutes: two 20-minute spans
+    const std::int64_t t = kDay0 + round * 10 * kSec;
+    for (std::uint32_t i = 0; i < ids.size(); ++i) {
+      ASSERT_TRUE(head_->Append(i, ids[i], "ph", {t, 7.0 + 0.01 * (round % 5)}).ok());
+    }
+    const std::uint64_t sealed = head_->stats().sealed.load();
+    worst_round = std::max(worst_round, sealed - sealed_before);
+    sealed_before = sealed;
+  }
+  EXPECT_GE(sealed_before, ids.size()) << "every sensor crossed a window boundary";
+  EXPECT_LE(worst_round, 45u) << "about 15 per minute of the span, never all 300 at once";
+  std::set<std::int64_t> offsets;
+  for (std::uint32_t i = 0; i < ids.size(); ++i) {
+    auto open = head_->CopyOpen(i, "ph");
+    ASSERT_TRUE(open.has_value());
+    const std::int64_t offset = StaggeredWindowOffset(ids[i], options_.chunk_span_ns);
+    EXPECT_EQ((open->start_ns - kDay0) % options_.chunk_span_ns, offset);
+    offsets.insert(offset);
+  }
+  EXPECT_EQ(offsets.size(), 20u) << "all twenty minutes of the span are used";
+  // Reads cross the staggered windows: raw, and hourly sums merged from partial hours.
+  std::vector<SeriesPoint> raw, hourly;
+  ASSERT_TRUE(
+      ReadSeries(*store_, head_->CopyOpen(0, "ph"), {ids[0], "ph", kDay0, kDay0 + kHourNs}, raw)
+          .ok());
+  EXPECT_EQ(raw.size(), 240u);
+  ASSERT_TRUE(ReadSeries(*store_, head_->CopyOpen(0, "ph"),
+                         {ids[0], "ph", kDay0, kDay0 + kHourNs, kHourNs, Aggregation::kCount},
+                         hourly)
+                  .ok());
+  ASSERT_EQ(hourly.size(), 1u);
+  EXPECT_EQ(hourly[0].count, 240u);
+}
+
 TEST_F(StoreTest, RetentionDropsWholeDays) {
   for (int d = 0; d < 4; ++d) {
     for (int i = 0; i < 3; ++i)
@@ -278,6 +322,7 @@ TEST_F(StoreTest, RetentionDropsWholeDays) {
   }
   ASSERT_TRUE(
       head_->SealBefore(kDay0 + 10 * 24 * kHourNs, [](std::uint32_t s) { return Id(s); }).ok());
+  // Partitions go once their last chunk window (up to 20 minutes past them) is past the cutoff.
   auto dropped = store_->DropBefore(StoreLevel::kRaw, kDay0 + 2 * 24 * kHourNs + kHourNs);
   ASSERT_TRUE(dropped.ok());
   auto raw = Read(0, "ph", kDay0, kDay0 + 5 * 24 * kHourNs);
@@ -303,7 +348,16 @@ TEST_F(StoreTest, TooLargeAnswersAndBadRangesAreErrors) {
 // from its checkpoint state over a reopened block store) and reads, checked against a map of
 // what was written.
 TEST_F(StoreTest, RandomOperationsMatchAModel) {
-  std::int64_t dropped_before = 0;  // raw and 1-minute data before this are gone
+  // Staggered windows, as the server runs them: each sensor's chunks start at its own minute.
+  options_.stagger_windows = true;
+  Open();
+  // Raw and 1-minute data in chunk windows that start before this are gone.
+  std::int64_t dropped_before = 0;
+  auto window_start = [&](int sensor, std::int64_t t) {
+    const std::int64_t off =
+        StaggeredWindowOffset(Id(static_cast<std::uint32_t>(sensor)), options_.chunk_span_ns);
+    return BucketStart(t - off, options_.chunk_span_ns) + off;
+  };
   int restarts = 0, retentions = 0, late_ops = 0, duplicate_ops = 0;
   std::mt19937_64 rng(20261127);
   std::map<std::pair<int, std::string>, std::map<std::int64_t, double>> model;
@@ -356,13 +410,14 @@ TEST_F(StoreTest, RandomOperationsMatchAModel) {
       }
       ++restarts;
     } else if (kind < 95) {
-      // Retention of raw and 1-minute data older than a day and a bit (whole days go).
-      std::int64_t cutoff = BucketStart(now - 30 * kHourNs, 24 * kHourNs);
-      if (cutoff <= dropped_before) continue;
+      // Retention of raw and 1-minute data older than six hours (whole days go).
+      std::int64_t cutoff = BucketStart(now - 6 * kHourNs, 24 * kHourNs);
+      if (BucketStart(cutoff - options_.chunk_span_ns, 24 * kHourNs) <= dropped_before) continue;
       ASSERT_TRUE(head_->SealBefore(cutoff, [](std::uint32_t s) { return Id(s); }).ok());
       ASSERT_TRUE(store_->DropBefore(StoreLevel::kRaw, cutoff).ok());
       ASSERT_TRUE(store_->DropBefore(StoreLevel::kRollup1m, cutoff).ok());
-      dropped_before = cutoff;
+      // Whole days of chunk starts go, once their last window is past the cutoff too.
+      dropped_before = BucketStart(cutoff - options_.chunk_span_ns, 24 * kHourNs);
       ++retentions;
     } else {
       std::int64_t from =
@@ -374,7 +429,9 @@ TEST_F(StoreTest, RandomOperationsMatchAModel) {
       auto got = Read(sensor, param, from, to, step, Aggregation::kSum);
       std::map<std::int64_t, double> series = model[key];
       if (LevelForStep(step) != StoreLevel::kRollup1h) {
-        series.erase(series.begin(), series.lower_bound(dropped_before));
+        std::erase_if(series, [&](const auto& kv) {
+          return window_start(sensor, kv.first) < dropped_before;
+        });
       }
       if (step == 0) {
         std::vector<std::pair<std::int64_t, double>> want(series.lower_bound(from),
