@@ -1533,10 +1533,10 @@ Result<bool> CheckLayout(Env& env, const PipelineOptions& options) {
     if (!have.ok()) return have.status();
     if (*have == staggered) return true;
     if (*have == layout + "\n") return false;
-    return Status::InvalidArgument(fmt::format(
-        "data directory {} was created with {}, but this run asks for {}; use the same "
-        "--shards and --partitions, or a new data directory",
-        options.data_dir, *have, staggered));
+    return Status::InvalidArgument(
+        fmt::format("data directory {} was created with {}, but this run asks for {}; use the same "
+                    "--shards and --partitions, or a new data directory",
+                    options.data_dir, *have, staggered));
   }
   auto file = env.OpenAppendable(path);
   if (!file.ok()) return file.status();

@@ -105,8 +105,7 @@ bool ShardHead::Accepts(std::uint32_t sensor, std::string_view parameter, std::i
       t_ns < s->newest_ns - options_.late_window_ns) {
     return false;
   }
-  if (s->open && WindowStart(*s, t_ns) == s->window_start &&
-      s->writer.size() >= kMaxChunkSamples) {
+  if (s->open && WindowStart(*s, t_ns) == s->window_start && s->writer.size() >= kMaxChunkSamples) {
     return false;
   }
   return true;

@@ -107,15 +107,15 @@ class ShardHead {
 
  private:
   struct Series {
-    std::uint16_t name = 0;         // index into names_
-    bool open = false;              // whether `writer` holds the chunk of `window_start`
-    bool touched = false;           // a value arrived since the last SealIdle
-    std::int64_t window_start = 0;  // the open window, or the last one sealed
-    std::int64_t newest_ns = 0;     // newest sample time this series has seen
-    std::int64_t last_ns = 0;       // time of the open chunk's last sample
-    std::int64_t unit_factor = 1;   // ns per unit of the open chunk (its header is a cache miss)
+    std::uint16_t name = 0;           // index into names_
+    bool open = false;                // whether `writer` holds the chunk of `window_start`
+    bool touched = false;             // a value arrived since the last SealIdle
+    std::int64_t window_start = 0;    // the open window, or the last one sealed
+    std::int64_t newest_ns = 0;       // newest sample time this series has seen
+    std::int64_t last_ns = 0;         // time of the open chunk's last sample
+    std::int64_t unit_factor = 1;     // ns per unit of the open chunk (its header is a cache miss)
     std::int64_t window_offset = -1;  // where its windows start within the span; -1 = not yet
-    std::int8_t decimals = -1;      // decimals of the last chunk: the guess for the next one
+    std::int8_t decimals = -1;        // decimals of the last chunk: the guess for the next one
     ChunkWriter writer{TimeUnit::kMillis};
   };
 

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
 #include <cmath>
+#include <fstream>
 #include <future>
 #include <optional>
 #include <random>
