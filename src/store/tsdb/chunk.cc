@@ -95,13 +95,22 @@ void PutSampleCount(char* chunk, std::size_t count) {
 
 void ChunkWriter::WriteBits(std::uint64_t bits, int n) {
   if (n < 64) bits &= (std::uint64_t{1} << n) - 1;
-  if (pending_bits_ + n > 64) FlushPending();
-  pending_ = n == 64 ? bits : (pending_ << n) | bits;  // n == 64 only when nothing is pending
-  pending_bits_ = static_cast<std::int8_t>(pending_bits_ + n);
+  if (pending_bits_ + n > kPendingBits) FlushPending();
+  pending_ = (pending_ << n) | bits;  // n <= 64 < 128: a defined shift
+  pending_bits_ = static_cast<std::uint8_t>(pending_bits_ + n);
+}
+
+void ChunkWriter::AppendPending(std::string& buf, int& free_bits) const {
+  if (pending_bits_ > 64) {
+    AppendBits(buf, free_bits, static_cast<std::uint64_t>(pending_ >> 64), pending_bits_ - 64);
+    AppendBits(buf, free_bits, static_cast<std::uint64_t>(pending_), 64);
+  } else {
+    AppendBits(buf, free_bits, static_cast<std::uint64_t>(pending_), pending_bits_);
+  }
 }
 
 void ChunkWriter::FlushPending() {
-  AppendBits(buf_, free_bits_, pending_, pending_bits_);
+  AppendPending(buf_, free_bits_);
   pending_ = 0;
   pending_bits_ = 0;
 }
@@ -115,7 +124,7 @@ std::string_view ChunkWriter::bytes() {
 void ChunkWriter::CopyTo(std::string& out) const {
   out.assign(buf_);
   int free_bits = free_bits_;
-  AppendBits(out, free_bits, pending_, pending_bits_);
+  AppendPending(out, free_bits);
   PutSampleCount(out.data(), count_);
 }
 
