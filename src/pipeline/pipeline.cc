@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
@@ -67,7 +68,12 @@ struct ShardWork {
   std::int64_t enqueued_mono_ns = 0;
   std::size_t refused = 0;  // readings dropped as too late before the log write
   std::string refusal;
+  // Each reading's sensor number, as the shard found it before the log write (kUnknownSensor:
+  // not in the table then), so applying the batch does not look every id up a second time.
+  std::vector<std::uint32_t> sensor_index;
 };
+
+constexpr std::uint32_t kUnknownSensor = UINT32_MAX;
 
 // The threshold rules of every site profile and the profile of each sensor, shared by the shards.
 // Changes (through the API) are rare; a shard checks version() once per group and re-reads
@@ -767,8 +773,10 @@ class Shard {
     const std::int64_t window = options_.store.head.late_window_ns;
     ReadingBatch& b = w.batch;
     std::vector<std::size_t> refused;
+    w.sensor_index.resize(b.size());
     for (std::size_t i = 0; i < b.size(); ++i) {
       auto it = index_by_id_.find(b.sensor(i));
+      w.sensor_index[i] = it == index_by_id_.end() ? kUnknownSensor : it->second;
       if (it == index_by_id_.end() && b.time_ns(i) >= 0) continue;
       if (it != index_by_id_.end() && b.time_ns(i) >= sensors_[it->second].last_time_ns - window) {
         continue;
@@ -790,6 +798,7 @@ class Shard {
     }
     w.refused += refused.size();
     metrics_.too_late->Add(refused.size());
+    w.sensor_index.clear();  // the batch is rebuilt below: Apply looks its ids up
     ReadingBatch kept;
     kept.arrival_ns = b.arrival_ns;
     std::size_t next = 0;
@@ -842,7 +851,7 @@ class Shard {
       // acknowledged only after it.
       std::unique_lock lock(state_mu_);
       for (ShardWork* w : group) {
-        status = Apply(w->batch);
+        status = Apply(w->batch, w->sensor_index);
         if (!status.ok()) break;
       }
     }
@@ -915,16 +924,24 @@ class Shard {
 
   // Applies readings to the sensor table, runs detection and stores the values. Shard thread (or
   // recovery) only. Errors come from the store and fail the shard.
-  Status Apply(const ReadingBatch& batch) {
+  // `known`: the readings' sensor numbers when already looked up (RefuseTooLate), or empty.
+  Status Apply(const ReadingBatch& batch, std::span<const std::uint32_t> known = {}) {
     RefreshRules();
     const bool live = live_ != nullptr && live_->WantsLiveValues();
     std::uint64_t out_of_order = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      std::uint32_t idx = FindOrAddSensor(batch.sensor(i), batch.arrival_ns);
+      const std::uint32_t idx = i < known.size() && known[i] != kUnknownSensor
+                                    ? known[i]
+                                    : FindOrAddSensor(batch.sensor(i), batch.arrival_ns);
       SensorState& s = sensors_[idx];
       ++s.readings;
-      if (!batch.site(i).empty()) s.site = InternLabel(batch.site(i));
-      if (!batch.zone(i).empty()) s.zone = InternLabel(batch.zone(i));
+      // A sensor's site and zone rarely change: one comparison instead of a hash lookup.
+      if (!batch.site(i).empty() && labels_[s.site] != batch.site(i)) {
+        s.site = InternLabel(batch.site(i));
+      }
+      if (!batch.zone(i).empty() && labels_[s.zone] != batch.zone(i)) {
+        s.zone = InternLabel(batch.zone(i));
+      }
       // A late or repeated reading is stored, but must not move the latest value back or raise
       // the same alert twice.
       const bool in_order = batch.time_ns(i) > s.last_time_ns;
