@@ -21,6 +21,7 @@
 #include "pipeline/bounded_queue.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/log_codec.h"
+#include "pipeline/sensor_index.h"
 
 namespace aquawatch {
 
@@ -73,7 +74,7 @@ struct ShardWork {
   std::vector<std::uint32_t> sensor_index;
 };
 
-constexpr std::uint32_t kUnknownSensor = UINT32_MAX;
+constexpr std::uint32_t kUnknownSensor = SensorIndex::kNotFound;
 
 // The threshold rules of every site profile and the profile of each sensor, shared by the shards.
 // Changes (through the API) are rare; a shard checks version() once per group and re-reads
@@ -426,7 +427,7 @@ class Shard {
   // Reads a sensor entry into a new slot of the sensor table.
   Status DecodeSensor(FieldReader& f) {
     std::string_view id = f.GetString16();
-    if (!f.ok() || !SensorIdError(id).empty() || index_by_id_.count(id) != 0) {
+    if (!f.ok() || !SensorIdError(id).empty() || index_by_id_.Find(id) != SensorIndex::kNotFound) {
       return Status::Corruption("bad or repeated sensor id");
     }
     SensorState& s = sensors_[FindOrAddSensor(id, 0)];
@@ -636,14 +637,14 @@ class Shard {
 
   std::optional<SensorSnapshot> Latest(std::string_view sensor) const {
     std::shared_lock lock(state_mu_);
-    auto it = index_by_id_.find(sensor);
-    if (it == index_by_id_.end()) return std::nullopt;
-    return Snapshot(it->second);
+    const std::uint32_t idx = index_by_id_.Find(sensor);
+    if (idx == SensorIndex::kNotFound) return std::nullopt;
+    return Snapshot(idx);
   }
 
   void CollectIds(std::vector<std::string_view>& out, std::string_view after) const {
     std::shared_lock lock(state_mu_);
-    for (const auto& [id, idx] : index_by_id_) {
+    for (const std::string& id : ids_) {
       if (id > after) out.push_back(id);
     }
   }
@@ -657,9 +658,9 @@ class Shard {
   bool CopyOpen(std::string_view sensor, std::string_view parameter,
                 std::optional<OpenChunk>* out) const {
     std::shared_lock lock(state_mu_);
-    auto it = index_by_id_.find(sensor);
-    if (it == index_by_id_.end()) return false;
-    *out = head_.CopyOpen(it->second, parameter);
+    const std::uint32_t idx = index_by_id_.Find(sensor);
+    if (idx == SensorIndex::kNotFound) return false;
+    *out = head_.CopyOpen(idx, parameter);
     return true;
   }
 
@@ -773,18 +774,19 @@ class Shard {
     const std::int64_t window = options_.store.head.late_window_ns;
     ReadingBatch& b = w.batch;
     std::vector<std::size_t> refused;
+    batch_ids_.resize(b.size());
+    for (std::size_t i = 0; i < b.size(); ++i) batch_ids_[i] = b.sensor(i);
     w.sensor_index.resize(b.size());
+    index_by_id_.FindBatch(batch_ids_, batch_hashes_, w.sensor_index);
     for (std::size_t i = 0; i < b.size(); ++i) {
-      auto it = index_by_id_.find(b.sensor(i));
-      w.sensor_index[i] = it == index_by_id_.end() ? kUnknownSensor : it->second;
-      if (it == index_by_id_.end() && b.time_ns(i) >= 0) continue;
-      if (it != index_by_id_.end() && b.time_ns(i) >= sensors_[it->second].last_time_ns - window) {
-        continue;
-      }
+      const std::uint32_t idx = w.sensor_index[i];
+      if (idx == kUnknownSensor && b.time_ns(i) >= 0) continue;
+      if (idx != kUnknownSensor && b.time_ns(i) >= sensors_[idx].last_time_ns - window) continue;
       // Possibly too late: ask the store about each of its series.
       bool ok = b.time_ns(i) >= 0;
-      for (std::size_t f = b.field_begin(i); ok && f < b.field_end(i); ++f) {
-        ok = head_.Accepts(it->second, StoredName(b, f), b.time_ns(i));
+      for (std::size_t f = b.field_begin(i); ok && idx != kUnknownSensor && f < b.field_end(i);
+           ++f) {
+        ok = head_.Accepts(idx, StoredName(b, f), b.time_ns(i));
       }
       if (!ok) refused.push_back(i);
     }
@@ -900,14 +902,15 @@ class Shard {
   }
 
   std::uint32_t FindOrAddSensor(std::string_view id, std::int64_t arrival_ns) {
-    auto it = index_by_id_.find(id);
-    if (it != index_by_id_.end()) return it->second;
+    if (const std::uint32_t found = index_by_id_.Find(id); found != SensorIndex::kNotFound) {
+      return found;
+    }
     auto idx = static_cast<std::uint32_t>(sensors_.size());
     ids_.emplace_back(id);
     SensorState& s = sensors_.emplace_back();
     s.first_seen_ns = arrival_ns;
     s.profile = rule_book_.ProfileOf(id);
-    index_by_id_.emplace(ids_.back(), idx);
+    index_by_id_.Insert(ids_.back(), idx);
     return idx;
   }
 
@@ -1279,7 +1282,10 @@ class Shard {
   mutable std::shared_mutex state_mu_;
   std::deque<std::string> ids_;  // deque: stable addresses for the index's string_views
   std::vector<SensorState> sensors_;
-  std::unordered_map<std::string_view, std::uint32_t, StringHash, std::equal_to<>> index_by_id_;
+  SensorIndex index_by_id_{ids_};
+  // Scratch for RefuseTooLate's batched lookups (shard thread only).
+  std::vector<std::string_view> batch_ids_;
+  std::vector<std::uint64_t> batch_hashes_;
   std::deque<std::string> labels_;  // sites, zones and custom field names
   std::unordered_map<std::string_view, std::uint32_t, StringHash, std::equal_to<>> label_index_;
   std::unordered_map<std::uint64_t, double> custom_latest_;
