@@ -259,20 +259,19 @@ std::vector<ConfigOption> BuildOptions() {
   // One option per detector tuning field, from the table `replay --set` also reads.
   for (const auto& [name, unused] : TuningFields(DetectorTuning{})) {
     std::string key = "detect." + name;
-    o.push_back({key,
-                 fmt::format("Detection engine: {}, {} (docs/detection.md)", name,
-                             TuningFieldRange(name)),
-                 [key, name](Config& c, const std::string& v) {
-                   Status s = SetTuningField(c.detect, name, v);
-                   return s.ok() ? s
-                                 : Status::InvalidArgument(fmt::format("{}: {}", key, s.message()));
-                 },
-                 [name](const Config& c) {
-                   for (const auto& [k, value] : TuningFields(c.detect)) {
-                     if (k == name) return value;
-                   }
-                   return std::string();
-                 }});
+    o.push_back(
+        {key,
+         fmt::format("Detection engine: {}, {} (docs/detection.md)", name, TuningFieldRange(name)),
+         [key, name](Config& c, const std::string& v) {
+           Status s = SetTuningField(c.detect, name, v);
+           return s.ok() ? s : Status::InvalidArgument(fmt::format("{}: {}", key, s.message()));
+         },
+         [name](const Config& c) {
+           for (const auto& [k, value] : TuningFields(c.detect)) {
+             if (k == name) return value;
+           }
+           return std::string();
+         }});
   }
   // One option per rule field of every canonical parameter of every site profile.
   for (std::size_t prof = 0; prof < kSiteProfiles.size(); ++prof) {
