@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "alert/alert_manager.h"
+#include "core/hash.h"
 #include "pipeline/bounded_queue.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/log_codec.h"
@@ -26,12 +27,8 @@
 namespace aquawatch {
 
 int ShardFor(std::string_view sensor, int partitions, int shards) {
-  // FNV-1a: stable across builds and platforms, so a sensor keeps its shard across restarts.
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : sensor) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
+  // Stable across builds and platforms, so a sensor keeps its shard across restarts.
+  const std::uint64_t h = Fnv1a64(sensor);
   auto partition = static_cast<int>(h % static_cast<std::uint64_t>(partitions));
   return partition % shards;
 }

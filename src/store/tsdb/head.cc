@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/hash.h"
 #include "store/tsdb/rollup.h"
 
 namespace aquawatch {
@@ -39,11 +40,7 @@ std::int64_t ShardHead::WindowOffsetFor(std::string_view sensor_id) const {
 std::int64_t StaggeredWindowOffset(std::string_view sensor_id, std::int64_t chunk_span_ns) {
   // FNV-1a, then a finaliser so the offset does not follow the shard routing (FNV-1a mod the
   // partitions): stable across builds, so a sensor keeps its windows across restarts.
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : sensor_id) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
+  std::uint64_t h = Fnv1a64(sensor_id);
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
   h ^= h >> 33;
