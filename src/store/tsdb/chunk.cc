@@ -110,7 +110,9 @@ void ChunkWriter::AppendPending(std::string& buf, int& free_bits) const {
 }
 
 void ChunkWriter::FlushPending() {
-  AppendPending(buf_, free_bits_);
+  int free_bits = free_bits_;
+  AppendPending(buf_, free_bits);
+  free_bits_ = static_cast<std::int8_t>(free_bits);
   pending_ = 0;
   pending_bits_ = 0;
 }

@@ -69,18 +69,20 @@ class ChunkWriter {
   void AppendPending(std::string& buf, int& free_bits) const;
   void WriteVarint(std::uint64_t v);
 
+  // Small fields last and narrow: the head keeps one writer per series (96 bytes).
   std::string buf_;
   static constexpr int kPendingBits = 128;
   unsigned __int128 pending_ = 0;  // the last pending_bits_ bits appended, not yet in buf_
-  std::uint8_t pending_bits_ = 0;  // 0 to kPendingBits
-  int free_bits_ = 0;              // unused low bits in the last byte of buf_
-  std::size_t count_ = 0;
   std::int64_t t_ = 0, delta_ = 0;
   std::uint64_t value_bits_ = 0;
-  int leading_ = -1, trailing_ = 0;  // -1: no window yet
-  Quality quality_ = Quality::kGood;
-  int decimals_ = -1;
   std::int64_t q_ = 0;  // version 2: the last value as an integer
+  std::uint32_t count_ = 0;
+  std::uint8_t pending_bits_ = 0;  // 0 to kPendingBits
+  std::int8_t free_bits_ = 0;      // unused low bits in the last byte of buf_
+  std::int8_t leading_ = -1;       // -1: no window yet
+  std::int8_t trailing_ = 0;
+  std::int8_t decimals_ = -1;
+  Quality quality_ = Quality::kGood;
 };
 
 class ChunkReader {
