@@ -13,11 +13,23 @@ http_port=${AQUAWATCH_HTTP_PORT:-8080}
 
 "$bin" serve --data-dir "$data_dir" --http-port "$http_port" &
 server=$!
+sim=""
 trap 'kill $server $sim 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break
+# Recovery of a large data directory can take a while; a server that exits is not waited for.
+ready=0
+for _ in $(seq 1 600); do
+  if curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1; then
+    ready=1
+    break
+  fi
+  kill -0 "$server" 2>/dev/null || break
   sleep 0.1
 done
+if [[ $ready == 0 ]]; then
+  echo "aquawatch did not start (its log is above). If $data_dir/ holds data from an older" >&2
+  echo "aquawatch, start with another directory: AQUAWATCH_DATA_DIR=data2 make run" >&2
+  exit 1
+fi
 
 "$bin" simulate --sensors 1000 --interval 10 --transport http \
   --target "http://127.0.0.1:$http_port" --contamination-every 120 \
