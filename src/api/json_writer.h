@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/duration.h"  // FormatRfc3339, which JSON responses use for times
+
 namespace aquawatch {
 
 // Appends `s` as a quoted JSON string.
@@ -78,8 +80,5 @@ inline void AppendJsonKey(std::string& out, std::string_view key, bool first = f
   AppendJsonString(out, key);
   out.push_back(':');
 }
-
-// Formats ns since the epoch as RFC 3339 UTC with milliseconds, e.g. 2026-11-27T10:00:00.123Z.
-std::string FormatRfc3339(std::int64_t ns);
 
 }  // namespace aquawatch

@@ -77,6 +77,26 @@ HttpResponse PartialWrite(const DecodeOutcome& outcome, const std::vector<Decode
   return r;
 }
 
+// Adds the shards' refusals to a write's errors, in line order. JSON readings carry their
+// position in the document, mapped back to lines here.
+void AppendRefusals(const std::vector<Refusal>& refusals, bool json, std::string_view body,
+                    std::vector<DecodeError>& errors) {
+  std::vector<std::uint32_t> lines;
+  lines.reserve(refusals.size());
+  for (const Refusal& r : refusals) lines.push_back(r.line);
+  if (json) lines = JsonReadingLines(body, lines);
+  const std::size_t first = errors.size();
+  for (std::size_t i = 0; i < refusals.size() && errors.size() < kMaxReportedErrors; ++i) {
+    const Refusal& r = refusals[i];
+    errors.push_back({lines[i], r.field,
+                      fmt::format("sensor \"{}\" at {}: {}", r.sensor, FormatRfc3339(r.time_ns),
+                                  r.reason),
+                      r.limit});
+  }
+  std::stable_sort(errors.begin() + static_cast<std::ptrdiff_t>(first), errors.end(),
+                   [](const DecodeError& a, const DecodeError& b) { return a.line < b.line; });
+}
+
 bool ParseSize(const std::string* text, std::size_t fallback, std::size_t max, std::size_t* out,
                std::string* error, std::string_view name) {
   if (text == nullptr) {
@@ -137,8 +157,8 @@ class ApiHandlerImpl final : public HttpHandler {
         metrics_(metrics),
         clock_(clock),
         options_(options),
-        json_channel_(pipeline, metrics, "http_json"),
-        influx_channel_(pipeline, metrics, "http_line_protocol"),
+        json_channel_(pipeline, metrics, "http_json", clock, options.limits),
+        influx_channel_(pipeline, metrics, "http_line_protocol", clock, options.limits),
         requests_(metrics.AddCounter("aquawatch_http_requests_total", "HTTP requests handled")) {}
 
   void Handle(HttpRequest&& req, Respond respond) override {
@@ -216,17 +236,20 @@ class ApiHandlerImpl final : public HttpHandler {
         lp.precision = *parsed;
       }
     }
-    std::string inflated;
-    std::string_view body = req.body;
+    // The body outlives the request while its readings are stored: a JSON write's refusals
+    // name the lines of their readings, found in it afterwards.
+    auto body_text = std::make_shared<std::string>();
     if (req.content_encoding == "gzip") {
       auto out = Gunzip(req.body, options_.max_body_bytes);
       if (!out.ok()) return respond(JsonError(400, out.status().message(), flavor));
-      inflated = std::move(out).value();
-      body = inflated;
+      *body_text = std::move(out).value();
     } else if (!req.content_encoding.empty() && req.content_encoding != "identity") {
       return respond(JsonError(
           415, fmt::format("unsupported Content-Encoding \"{}\"", req.content_encoding), flavor));
+    } else {
+      *body_text = std::move(req.body);
     }
+    std::string_view body = *body_text;
 
     IngestChannel& channel = flavor == WriteFlavor::kJsonApi ? json_channel_ : influx_channel_;
     // Reused per I/O thread: Submit copies the readings, so the batch is free again at once.
@@ -246,20 +269,18 @@ class ApiHandlerImpl final : public HttpHandler {
       empty.status = 204;
       return respond(std::move(empty));
     }
-    Status s = channel.Submit(batch, [respond, outcome, errors, flavor](const WriteResult& r) {
+    Status s = channel.Submit(batch, [respond, outcome, errors, flavor,
+                                      body_text](const WriteResult& r) {
       if (!r.status.ok()) {
         return respond(
             JsonError(503, "readings could not be stored: " + r.status.message(), flavor));
       }
       if (outcome.rejected > 0 || r.refused > 0) {
-        // Too-late readings count as rejected lines; the store refused them after decoding.
+        // Readings the shards refused (limits) count as rejected lines, after the decoder's.
         DecodeOutcome merged = outcome;
         merged.accepted -= r.refused;
         merged.rejected += r.refused;
-        if (r.refused > 0) {
-          errors->push_back(
-              {0, "time", fmt::format("{} reading(s) refused: {}", r.refused, r.refusal)});
-        }
+        AppendRefusals(r.refusals, flavor == WriteFlavor::kJsonApi, *body_text, *errors);
         return respond(PartialWrite(merged, *errors, flavor));
       }
       HttpResponse ok;

@@ -7,6 +7,7 @@
 #include "alert/alert_manager.h"
 #include "api/http_types.h"
 #include "core/clock.h"
+#include "core/ingest_limits.h"
 #include "core/metrics.h"
 #include "ingest/ingest_channel.h"
 #include "pipeline/pipeline.h"
@@ -16,6 +17,7 @@ namespace aquawatch {
 
 struct ApiOptions {
   std::size_t max_body_bytes = 64u << 20;  // also the limit for a gzip body once inflated
+  IngestLimits limits;                     // what the write endpoints' decoders check
 };
 
 std::unique_ptr<HttpHandler> NewApiHandler(Pipeline& pipeline, AlertManager& alerts,

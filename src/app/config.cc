@@ -12,6 +12,7 @@
 
 #include "core/duration.h"
 #include "detect/replay.h"
+#include "ingest/decode/decode.h"
 
 namespace aquawatch {
 namespace {
@@ -156,7 +157,7 @@ std::vector<ConfigOption> BuildOptions() {
       [](Config& c) -> std::uint16_t& { return c.http.port; }, 0, 65535));
   o.push_back(NumberOption<std::size_t>(
       "http.max_body_bytes", "Largest request body, after gzip decompression",
-      [](Config& c) -> std::size_t& { return c.http.max_body_bytes; }, 1024, 1ll << 32));
+      [](Config& c) -> std::size_t& { return c.http.max_body_bytes; }, 1024, 1ll << 30));
   o.push_back(
       {"tcp.enabled", "Accept line protocol over TCP",
        [](Config& c, const std::string& v) { return ParseBool("tcp.enabled", v, &c.tcp_enabled); },
@@ -247,6 +248,50 @@ std::vector<ConfigOption> BuildOptions() {
       "store.checkpoint_interval",
       "A shard with new writes checkpoints at least this often (bounds restart time)",
       [](Config& c) -> std::int64_t& { return c.pipeline.store.checkpoint_interval_ns; }));
+  o.push_back(
+      {"store.strict_recovery",
+       "Refuse to start on a damaged log record or checkpoint instead of moving it to "
+       "quarantine/ and going on (docs/reliability.md)",
+       [](Config& c, const std::string& v) {
+         return ParseBool("store.strict_recovery", v, &c.pipeline.log.strict_recovery);
+       },
+       [](const Config& c) { return std::string(c.pipeline.log.strict_recovery ? "true" : "false"); }});
+  o.push_back(DurationOption(
+      "store.storage_retry_interval",
+      "How often a shard whose storage failed (e.g. a full disk) tries to take writes again",
+      [](Config& c) -> std::int64_t& { return c.pipeline.storage_retry_interval_ns; }));
+  o.push_back(NumberOption<std::size_t>(
+      "ingest.max_fields_per_line", "Numeric fields one line (reading) may carry",
+      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_fields_per_line; }, 1,
+      1 << 16));
+  o.push_back(DurationOption(
+      "ingest.max_future",
+      "How far ahead of the server clock a reading's time may be; later ones are refused",
+      [](Config& c) -> std::int64_t& { return c.pipeline.limits.max_future_ns; }));
+  o.push_back({"ingest.min_time", "Readings dated before this instant (RFC 3339) are refused",
+               [](Config& c, const std::string& v) -> Status {
+                 auto t = ParseRfc3339(v);
+                 if (!t.ok() || *t < 0) {
+                   return Status::InvalidArgument(fmt::format(
+                       "ingest.min_time: expected an RFC 3339 time after 1970, like "
+                       "2000-01-01T00:00:00Z, got \"{}\"",
+                       v));
+                 }
+                 c.pipeline.limits.min_time_ns = *t;
+                 return Status::Ok();
+               },
+               [](const Config& c) { return FormatRfc3339(c.pipeline.limits.min_time_ns); }});
+  o.push_back(NumberOption<std::size_t>(
+      "ingest.max_parameters_per_sensor", "Distinct parameters (series) one sensor may have",
+      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_parameters_per_sensor; }, 1,
+      1 << 16));
+  o.push_back(NumberOption<std::size_t>(
+      "ingest.max_sensors", "Distinct sensors the server takes; new ones past it are refused",
+      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_sensors; }, 1, 1ll << 32));
+  o.push_back(NumberOption<std::size_t>(
+      "ingest.max_label_values",
+      "Distinct site, zone and custom field names (counted per shard, summed)",
+      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_label_values; }, 1, 1ll << 32));
   o.push_back(NumberOption<std::size_t>(
       "store.block_cache_mb", "RocksDB block cache for sealed chunks, in MiB",
       [](Config& c) -> std::size_t& { return c.pipeline.store.block_cache_mb; }, 8, 1 << 20));

@@ -75,9 +75,9 @@ int DumpLog(const std::string& data_dir) {
   std::string line;
   std::printf("sensor,time_ns,field,value\n");
   for (const std::string& dir : dirs) {
-    Status s = ReadShardLog(env, dir, [&](std::string_view payload) {
+    Status s = ReadShardLog(env, dir, [&](std::string_view payload, LogFormat format) {
       batch.Clear();
-      Status d = DecodeBatch(payload, batch);
+      Status d = DecodeBatch(payload, batch, format);
       if (!d.ok()) return d;
       for (std::size_t i = 0; i < batch.size(); ++i) {
         for (std::size_t f = batch.field_begin(i); f < batch.field_end(i); ++f) {

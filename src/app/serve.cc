@@ -132,6 +132,7 @@ int RunServe(const Config& config) {
   auto work = boost::asio::make_work_guard(io);
   ApiOptions api_options;
   api_options.max_body_bytes = config.http.max_body_bytes;
+  api_options.limits = config.pipeline.limits;
   std::unique_ptr<HttpHandler> api =
       NewApiHandler(*pipeline, alerts, *catalog, metrics, clock, api_options);
   auto http = HttpServer::Start(io, config.http, *api, *hub);
@@ -140,7 +141,7 @@ int RunServe(const Config& config) {
     return 1;
   }
 
-  IngestChannel tcp_channel(*pipeline, metrics, "tcp");
+  IngestChannel tcp_channel(*pipeline, metrics, "tcp", clock, config.pipeline.limits);
   std::unique_ptr<TcpListener> tcp;
   if (config.tcp_enabled) {
     auto started = TcpListener::Start(io, config.tcp, tcp_channel, clock);
@@ -151,7 +152,7 @@ int RunServe(const Config& config) {
     tcp = std::move(started).value();
   }
 
-  IngestChannel mqtt_channel(*pipeline, metrics, "mqtt");
+  IngestChannel mqtt_channel(*pipeline, metrics, "mqtt", clock, config.pipeline.limits);
   std::unique_ptr<MqttListener> mqtt;
   if (!config.mqtt.broker.empty()) {
     auto started = MqttListener::Start(config.mqtt, mqtt_channel, clock);

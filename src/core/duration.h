@@ -1,5 +1,5 @@
-// Durations written as a count and a unit (500ms, 10s, 20m, 1h, 30d), shared by the configuration
-// and the query API so both read and print them the same way.
+// Durations written as a count and a unit (500ms, 10s, 20m, 1h, 30d), and instants as RFC 3339,
+// shared by the configuration, the decoders and the query API so all read and print them alike.
 #pragma once
 
 #include <cstdint>
@@ -16,5 +16,8 @@ std::optional<std::int64_t> ParseDuration(std::string_view text);
 // The largest unit that divides `ns` exactly ("1h", "20m", "500ms"); "0" for zero; "Nns" when no
 // unit divides it.
 std::string FormatDuration(std::int64_t ns);
+
+// Formats ns since the epoch as RFC 3339 UTC with milliseconds, e.g. 2026-11-27T10:00:00.123Z.
+std::string FormatRfc3339(std::int64_t ns);
 
 }  // namespace aquawatch

@@ -32,8 +32,10 @@ class Env {
   // Opens `path` for appending, creating it when missing.
   virtual Result<std::unique_ptr<WritableFile>> OpenAppendable(const std::string& path) = 0;
   virtual Result<std::string> ReadWholeFile(const std::string& path) = 0;
+  // Cuts the file to `size` bytes and makes the cut durable (fsync) before returning.
   virtual Status Truncate(const std::string& path, std::uint64_t size) = 0;
-  // Creates the directory and its parents; OK when it exists.
+  // Creates the directory and its parents; OK when it exists. The entry of every directory it
+  // creates is made durable (its parent is fsynced).
   virtual Status CreateDirs(const std::string& path) = 0;
   // Names (not paths) of the regular files in `dir`, sorted.
   virtual Result<std::vector<std::string>> ListFiles(const std::string& dir) = 0;

@@ -97,16 +97,41 @@ class PosixEnv final : public Env {
   }
 
   Status Truncate(const std::string& path, std::uint64_t size) override {
-    if (::truncate(path.c_str(), static_cast<off_t>(size)) != 0) {
-      return ErrnoStatus("truncate", path, errno);
-    }
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    // The cut must be durable before anything is appended after it: a torn record that came back
+    // after a second crash would sit in the middle of the log.
+    int rc = ::ftruncate(fd, static_cast<off_t>(size));
+    if (rc == 0) rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return ErrnoStatus("truncate", path, err);
     return Status::Ok();
   }
 
   Status CreateDirs(const std::string& path) override {
+    // Create missing directories top-down, syncing each new one's parent so the new entry
+    // survives a power cut (a log directory that vanished would take its segments with it).
+    std::filesystem::path target(path);
+    std::vector<std::filesystem::path> missing;
+    for (std::filesystem::path p = target; !p.empty(); p = p.parent_path()) {
+      std::error_code ec;
+      if (std::filesystem::exists(p, ec)) break;
+      missing.push_back(p);
+      if (p == p.parent_path()) break;
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+      if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoStatus("create directory", it->string(), errno);
+      }
+      std::filesystem::path parent = it->parent_path();
+      Status s = SyncDir(parent.empty() ? "." : parent.string());
+      if (!s.ok()) return s;
+    }
     std::error_code ec;
-    std::filesystem::create_directories(path, ec);
-    if (ec) return Status::IoError("create directory " + path + ": " + ec.message());
+    if (!std::filesystem::is_directory(target, ec)) {
+      return Status::IoError("create directory " + path + ": exists and is not a directory");
+    }
     return Status::Ok();
   }
 

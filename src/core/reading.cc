@@ -80,6 +80,7 @@ void ReadingBatch::Clear() {
   site_.clear();
   zone_.clear();
   time_ns_.clear();
+  line_.clear();
   field_end_.clear();
   param_.clear();
   value_.clear();
@@ -95,11 +96,12 @@ ReadingBatch::StrRef ReadingBatch::Store(std::string_view s) {
 }
 
 void ReadingBatch::BeginReading(std::string_view sensor, std::int64_t time_ns,
-                                std::string_view site, std::string_view zone) {
+                                std::string_view site, std::string_view zone, std::uint32_t line) {
   sensor_.push_back(Store(sensor));
   site_.push_back(Store(site));
   zone_.push_back(Store(zone));
   time_ns_.push_back(time_ns);
+  line_.push_back(line);
   field_end_.push_back(static_cast<std::uint32_t>(param_.size()));
 }
 
@@ -139,11 +141,12 @@ void ReadingBatch::CancelReading() {
   site_.pop_back();
   zone_.pop_back();
   time_ns_.pop_back();
+  line_.pop_back();
   field_end_.pop_back();
 }
 
 void ReadingBatch::AppendFrom(const ReadingBatch& other, std::size_t i) {
-  BeginReading(other.sensor(i), other.time_ns(i), other.site(i), other.zone(i));
+  BeginReading(other.sensor(i), other.time_ns(i), other.site(i), other.zone(i), other.line(i));
   for (std::size_t f = other.field_begin(i); f < other.field_end(i); ++f) {
     if (other.param_[f] == ParameterId::kCustom) {
       AddCustomField(other.View(other.name_[f]), other.value_[f]);

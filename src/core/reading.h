@@ -62,9 +62,10 @@ class ReadingBatch {
   // Forgets every reading but keeps the capacity.
   void Clear();
 
-  // Starts a new reading. Fields follow with AddField/AddCustomField.
+  // Starts a new reading. Fields follow with AddField/AddCustomField. `line`: where the reading
+  // came from in its request (1-based; 0 = unknown), so a refusal later on can name the line.
   void BeginReading(std::string_view sensor, std::int64_t time_ns, std::string_view site = {},
-                    std::string_view zone = {});
+                    std::string_view zone = {}, std::uint32_t line = 0);
   void AddField(ParameterId id, double value);
   void AddCustomField(std::string_view name, double value);
   // Drops the reading begun last, with its fields (a decoder that finds an error mid-reading).
@@ -80,6 +81,7 @@ class ReadingBatch {
   std::string_view site(std::size_t i) const { return View(site_[i]); }
   std::string_view zone(std::size_t i) const { return View(zone_[i]); }
   std::int64_t time_ns(std::size_t i) const { return time_ns_[i]; }
+  std::uint32_t line(std::size_t i) const { return line_[i]; }
   // Fields of reading i are [field_begin(i), field_end(i)).
   std::size_t field_begin(std::size_t i) const { return i == 0 ? 0 : field_end_[i - 1]; }
   std::size_t field_end(std::size_t i) const { return field_end_[i]; }
@@ -102,6 +104,7 @@ class ReadingBatch {
   std::string arena_;
   std::vector<StrRef> sensor_, site_, zone_;
   std::vector<std::int64_t> time_ns_;
+  std::vector<std::uint32_t> line_;
   std::vector<std::uint32_t> field_end_;
   std::vector<ParameterId> param_;
   std::vector<double> value_;

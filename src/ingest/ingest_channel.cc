@@ -6,12 +6,16 @@
 #include <fmt/format.h>
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 namespace aquawatch {
 
-IngestChannel::IngestChannel(Pipeline& pipeline, MetricsRegistry& metrics, std::string name)
+IngestChannel::IngestChannel(Pipeline& pipeline, MetricsRegistry& metrics, std::string name,
+                             Clock& clock, const IngestLimits& limits)
     : pipeline_(pipeline),
       name_(std::move(name)),
+      clock_(clock),
+      limits_(limits),
       accepted_(metrics.AddCounter("aquawatch_readings_accepted_total",
                                    "Readings accepted and durable, per listener",
                                    fmt::format("listener=\"{}\"", name_))),
@@ -28,21 +32,45 @@ IngestChannel::IngestChannel(Pipeline& pipeline, MetricsRegistry& metrics, std::
                                  fmt::format("listener=\"{}\"", name_))),
       batch_readings_(metrics.AddHistogram(
           "aquawatch_ingest_batch_readings", "Readings per decoded batch, per listener",
-          fmt::format("listener=\"{}\"", name_), ExponentialBuckets(1, 4, 10))) {}
+          fmt::format("listener=\"{}\"", name_), ExponentialBuckets(1, 4, 10))) {
+  for (int l = 1; l < kLimitCount; ++l) {
+    limited_[l] = &metrics.AddCounter(
+        "aquawatch_readings_limited_total",
+        "Readings refused by a limit (docs/operations.md), per listener and limit",
+        fmt::format("listener=\"{}\",limit=\"{}\"", name_, LimitLabel(static_cast<Limit>(l))));
+  }
+}
+
+void IngestChannel::CountLimits(const std::array<std::uint32_t, kLimitCount>& by_limit) {
+  for (int l = 1; l < kLimitCount; ++l) {
+    if (by_limit[l] > 0) limited_[l]->Add(by_limit[l]);
+  }
+}
 
 DecodeOutcome IngestChannel::Decode(WireFormat format, std::string_view text,
                                     const LineProtocolOptions& lp, ReadingBatch& out,
                                     std::vector<DecodeError>& errors) {
   std::size_t first_error = errors.size();
+  ReadingLimits limits;
+  limits.max_fields = limits_.max_fields_per_line;
+  limits.min_time_ns = limits_.min_time_ns;
+  limits.max_future_ns = limits_.max_future_ns;
+  const std::int64_t now = clock_.NowNs();
+  limits.max_time_ns = now > std::numeric_limits<std::int64_t>::max() - limits_.max_future_ns
+                           ? std::numeric_limits<std::int64_t>::max()
+                           : now + limits_.max_future_ns;
   DecodeOutcome outcome;
   if (format == WireFormat::kJson) {
-    outcome = DecodeJson(text, JsonOptions{lp.default_time_ns}, out, errors);
+    outcome = DecodeJson(text, JsonOptions{lp.default_time_ns, limits}, out, errors);
   } else {
-    outcome = DecodeLineProtocol(text, lp, out, errors);
+    LineProtocolOptions options = lp;
+    options.limits = limits;
+    outcome = DecodeLineProtocol(text, options, out, errors);
   }
   if (outcome.accepted > 0) batch_readings_.Observe(static_cast<double>(outcome.accepted));
   if (outcome.rejected > 0) {
     rejected_.Add(outcome.rejected);
+    CountLimits(outcome.rejected_by_limit);
     // At most one log line per second per listener: a misconfigured sender must not flood it.
     std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                            std::chrono::steady_clock::now().time_since_epoch())
@@ -68,7 +96,10 @@ Status IngestChannel::Submit(const ReadingBatch& batch, Pipeline::Done done) {
   Status s = pipeline_.Submit(batch, [this, n, done = std::move(done)](const WriteResult& r) {
     if (r.status.ok()) {
       accepted_.Add(n - r.refused);
-      if (r.refused > 0) rejected_.Add(r.refused);
+      if (r.refused > 0) {
+        rejected_.Add(r.refused);
+        CountLimits(r.refused_by_limit);
+      }
     } else {
       failed_.Add(n);
     }

@@ -110,8 +110,9 @@ class MqttListenerImpl final : public MqttListener, public virtual mqtt::callbac
         cv.wait(lock, [&] { return done; });
         if (!result.status.ok()) {
           spdlog::error("mqtt: readings not stored: {}", result.status.message());
-        } else if (result.refused > 0) {
-          spdlog::warn("mqtt: {} readings refused: {}", result.refused, result.refusal);
+        } else if (result.refused > 0 && !result.refusals.empty()) {
+          spdlog::warn("mqtt: {} readings refused: {}", result.refused,
+                       result.refusals.front().reason);
         }
         return;
       }

@@ -20,7 +20,11 @@ Result<std::unique_ptr<CheckpointWriter>> CheckpointWriter::Create(Env& env, std
   auto file = env.OpenAppendable(tmp);
   if (!file.ok()) return file.status();
   s = (*file)->Append(kMagic);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    (void)(*file)->Close();
+    (void)env.RemoveFile(tmp);
+    return s;
+  }
   return std::unique_ptr<CheckpointWriter>(
       new CheckpointWriter(env, std::move(dir), std::move(name), std::move(file).value()));
 }
@@ -62,6 +66,13 @@ Status CheckpointWriter::Finish(std::uint64_t sensors, std::uint64_t series) {
   if (s.ok()) s = env_.RenameFile(tmp, dir_ + "/" + name_);
   if (s.ok()) s = env_.SyncDir(dir_);
   return s;
+}
+
+void CheckpointWriter::Abandon() {
+  (void)file_->Close();
+  record_.clear();
+  Status s = env_.RemoveFile(dir_ + "/" + name_ + ".tmp");
+  (void)s;  // a leftover .tmp is deleted at the next start anyway
 }
 
 bool CheckpointReader::Next(char* type, std::string_view* entries) {

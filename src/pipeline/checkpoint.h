@@ -85,6 +85,8 @@ class CheckpointWriter {
   std::string& Entry(char type);
   // Writes the `E` record and publishes the file. Nothing is visible before this returns OK.
   Status Finish(std::uint64_t sensors, std::uint64_t series);
+  // After a failed Finish: removes the temporary file, so a full disk gets its space back.
+  void Abandon();
   std::uint64_t bytes_written() const { return bytes_; }
 
  private:

@@ -1,6 +1,5 @@
 #include "pipeline/log_codec.h"
 
-#include <cstdint>
 #include <cstring>
 
 namespace aquawatch {
@@ -13,14 +12,25 @@ void Put(std::string& out, T v) {
   out.append(buf, sizeof(T));
 }
 
+void PutVarint(std::string& out, std::uint64_t v) {
+  char buf[10];
+  std::size_t n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  out.append(buf, n);
+}
+
 void PutString(std::string& out, std::string_view s) {
-  Put<std::uint16_t>(out, static_cast<std::uint16_t>(s.size()));
+  PutVarint(out, s.size());
   out.append(s);
 }
 
 class Reader {
  public:
-  explicit Reader(std::string_view in) : in_(in) {}
+  Reader(std::string_view in, LogFormat format) : in_(in), format_(format) {}
   template <typename T>
   bool Get(T& v) {
     if (in_.size() < sizeof(T)) return false;
@@ -28,68 +38,68 @@ class Reader {
     in_.remove_prefix(sizeof(T));
     return true;
   }
+  // A count or length: u16 in version 1, a varint (at most 32 bits) in version 2.
+  bool GetCount(std::uint32_t& v) {
+    if (format_ == LogFormat::kV1) {
+      std::uint16_t n = 0;
+      if (!Get(n)) return false;
+      v = n;
+      return true;
+    }
+    std::uint64_t acc = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+      if (in_.empty()) return false;
+      const auto byte = static_cast<std::uint8_t>(in_.front());
+      in_.remove_prefix(1);
+      acc |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) {
+        if (acc > 0xffffffffu) return false;
+        v = static_cast<std::uint32_t>(acc);
+        return true;
+      }
+    }
+    return false;
+  }
   bool GetString(std::string_view& s) {
-    std::uint16_t n = 0;
-    if (!Get(n) || in_.size() < n) return false;
+    std::uint32_t n = 0;
+    if (!GetCount(n) || in_.size() < n) return false;
     s = in_.substr(0, n);
     in_.remove_prefix(n);
     return true;
   }
   bool empty() const { return in_.empty(); }
+  std::size_t remaining() const { return in_.size(); }
 
  private:
   std::string_view in_;
+  LogFormat format_;
 };
 
-}  // namespace
+// The smallest encoding of one field (id and value) and one reading (empty strings, time,
+// field count), used to refuse a count that the payload cannot possibly hold before looping.
+constexpr std::size_t kMinFieldBytes = 1 + 8;
+constexpr std::size_t kMinReadingBytes = 3 + 8 + 1;
 
-void EncodeBatch(const ReadingBatch& batch, std::string& out) {
-  Put<std::uint32_t>(out, static_cast<std::uint32_t>(batch.size()));
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    PutString(out, batch.sensor(i));
-    PutString(out, batch.site(i));
-    PutString(out, batch.zone(i));
-    Put<std::int64_t>(out, batch.time_ns(i));
-    std::size_t begin = batch.field_begin(i), end = batch.field_end(i);
-    Put<std::uint16_t>(out, static_cast<std::uint16_t>(end - begin));
-    for (std::size_t f = begin; f < end; ++f) {
-      ParameterId p = batch.field_param(f);
-      Put<std::uint8_t>(out, static_cast<std::uint8_t>(p));
-      if (p == ParameterId::kCustom) PutString(out, batch.field_name(f));
-      Put<double>(out, batch.field_value(f));
-    }
-  }
-}
-
-namespace {
-Status DecodeInto(std::string_view payload, ReadingBatch& out);
-}  // namespace
-
-Status DecodeBatch(std::string_view payload, ReadingBatch& out) {
-  const std::size_t size_before = out.size();
-  Status s = DecodeInto(payload, out);
-  if (!s.ok()) {
-    while (out.size() > size_before) out.CancelReading();
-  }
-  return s;
-}
-
-namespace {
-
-Status DecodeInto(std::string_view payload, ReadingBatch& out) {
-  Reader r(payload);
+Status DecodeInto(std::string_view payload, LogFormat format, ReadingBatch& out) {
+  Reader r(payload, format);
   std::uint32_t count = 0;
   if (!r.Get(count)) return Status::Corruption("batch record shorter than its header");
+  if (count > r.remaining() / kMinReadingBytes) {
+    return Status::Corruption("batch record announces more readings than it holds");
+  }
   for (std::uint32_t i = 0; i < count; ++i) {
     std::string_view sensor, site, zone;
     std::int64_t time_ns = 0;
-    std::uint16_t fields = 0;
+    std::uint32_t fields = 0;
     if (!r.GetString(sensor) || !r.GetString(site) || !r.GetString(zone) || !r.Get(time_ns) ||
-        !r.Get(fields)) {
+        !r.GetCount(fields)) {
       return Status::Corruption("truncated reading header in batch record");
     }
+    if (fields > r.remaining() / kMinFieldBytes) {
+      return Status::Corruption("reading announces more fields than the record holds");
+    }
     out.BeginReading(sensor, time_ns, site, zone);
-    for (std::uint16_t f = 0; f < fields; ++f) {
+    for (std::uint32_t f = 0; f < fields; ++f) {
       std::uint8_t p = 0;
       std::string_view name;
       double value = 0;
@@ -113,5 +123,44 @@ Status DecodeInto(std::string_view payload, ReadingBatch& out) {
 }
 
 }  // namespace
+
+void EncodeBatch(const ReadingBatch& batch, std::size_t begin, std::size_t end, std::string& out) {
+  Put<std::uint32_t>(out, static_cast<std::uint32_t>(end - begin));
+  for (std::size_t i = begin; i < end; ++i) {
+    PutString(out, batch.sensor(i));
+    PutString(out, batch.site(i));
+    PutString(out, batch.zone(i));
+    Put<std::int64_t>(out, batch.time_ns(i));
+    const std::size_t first = batch.field_begin(i), last = batch.field_end(i);
+    PutVarint(out, last - first);
+    for (std::size_t f = first; f < last; ++f) {
+      const ParameterId p = batch.field_param(f);
+      Put<std::uint8_t>(out, static_cast<std::uint8_t>(p));
+      if (p == ParameterId::kCustom) PutString(out, batch.field_name(f));
+      Put<double>(out, batch.field_value(f));
+    }
+  }
+}
+
+std::size_t EncodedBytesBound(const ReadingBatch& batch, std::size_t begin, std::size_t end) {
+  std::size_t bytes = 4;
+  for (std::size_t i = begin; i < end; ++i) {
+    bytes += 3 * 5 + batch.sensor(i).size() + batch.site(i).size() + batch.zone(i).size() + 8 + 5;
+    for (std::size_t f = batch.field_begin(i); f < batch.field_end(i); ++f) {
+      bytes += 1 + 8;
+      if (batch.field_param(f) == ParameterId::kCustom) bytes += 5 + batch.field_name(f).size();
+    }
+  }
+  return bytes;
+}
+
+Status DecodeBatch(std::string_view payload, ReadingBatch& out, LogFormat format) {
+  const std::size_t size_before = out.size();
+  Status s = DecodeInto(payload, format, out);
+  if (!s.ok()) {
+    while (out.size() > size_before) out.CancelReading();
+  }
+  return s;
+}
 
 }  // namespace aquawatch

@@ -16,8 +16,10 @@
 #include <span>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "alert/alert_manager.h"
+#include "core/duration.h"
 #include "core/hash.h"
 #include "pipeline/bounded_queue.h"
 #include "pipeline/checkpoint.h"
@@ -35,25 +37,12 @@ int ShardFor(std::string_view sensor, int partitions, int shards) {
 
 namespace {
 
+struct ShardWork;
+
 // Shared by the shards a batch was split across; the last one to finish reports.
 struct Ticket {
   explicit Ticket(int parts, Pipeline::Done d) : remaining(parts), done(std::move(d)) {}
-  void Finish(const Status& s, std::size_t refused, const std::string& refusal) {
-    if (!s.ok() || refused > 0) {
-      std::lock_guard lock(mu);
-      if (result.status.ok() && !s.ok()) result.status = s;
-      if (result.refused == 0) result.refusal = refusal;
-      result.refused += refused;
-    }
-    if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      WriteResult final_result;
-      {
-        std::lock_guard lock(mu);
-        final_result = result;
-      }
-      done(final_result);
-    }
-  }
+  void Finish(const Status& s, ShardWork& work);
   std::atomic<int> remaining;
   Pipeline::Done done;
   std::mutex mu;
@@ -62,14 +51,38 @@ struct Ticket {
 
 struct ShardWork {
   ReadingBatch batch;
+  std::size_t reserved = 0;  // readings reserved in the shard's queue for it (its size at Submit)
   std::shared_ptr<Ticket> ticket;
   std::int64_t enqueued_mono_ns = 0;
-  std::size_t refused = 0;  // readings dropped as too late before the log write
-  std::string refusal;
+  // Readings taken out before the log write (limits), and why.
+  std::size_t refused = 0;
+  std::array<std::uint32_t, kLimitCount> refused_by_limit{};
+  std::vector<Refusal> refusals;
   // Each reading's sensor number, as the shard found it before the log write (kUnknownSensor:
   // not in the table then), so applying the batch does not look every id up a second time.
   std::vector<std::uint32_t> sensor_index;
 };
+
+void Ticket::Finish(const Status& s, ShardWork& work) {
+  if (!s.ok() || work.refused > 0) {
+    std::lock_guard lock(mu);
+    if (result.status.ok() && !s.ok()) result.status = s;
+    result.refused += work.refused;
+    for (int l = 0; l < kLimitCount; ++l) result.refused_by_limit[l] += work.refused_by_limit[l];
+    for (Refusal& r : work.refusals) {
+      if (result.refusals.size() >= kMaxReportedRefusals) break;
+      result.refusals.push_back(std::move(r));
+    }
+  }
+  if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    WriteResult final_result;
+    {
+      std::lock_guard lock(mu);
+      final_result = std::move(result);
+    }
+    done(final_result);
+  }
+}
 
 constexpr std::uint32_t kUnknownSensor = SensorIndex::kNotFound;
 
@@ -161,12 +174,22 @@ constexpr std::uint8_t kDetectorStateVersion = 6;
 // The multivariate test's state of one sensor: the canonical parameters' covariance.
 constexpr std::uint16_t kJointFloats = kCanonicalParameterCount * kCanonicalParameterCount;
 
+// Distinct sensors and label values of the whole pipeline, so the limits hold across shards.
+// Each shard adds what it creates; a limit may be passed by what other shards admit meanwhile.
+struct PipelineTotals {
+  std::atomic<std::size_t> sensors{0};
+  std::atomic<std::size_t> labels{0};
+};
+
 // A sensor is reported to the catalog on its first reading and then at most this often.
 constexpr std::int64_t kSightingIntervalNs = 60 * kNsPerSecond;
 
 struct ShardMetrics {
   Histogram* checkpoint_seconds;
   Gauge* checkpoint_bytes;
+  Counter* checkpoint_failures;
+  Counter* storage_failures;
+  Counter* storage_recoveries;
   Counter* durable;
   Counter* out_of_order;
   Counter* too_late;
@@ -178,8 +201,10 @@ struct ShardMetrics {
 class Shard {
  public:
   Shard(int index, Env& env, Clock& clock, AlertManager& alerts, const PipelineOptions& options,
-        ShardMetrics metrics, Histogram& ack_seconds, BlockStore& store, const RuleBook& rule_book)
+        ShardMetrics metrics, Histogram& ack_seconds, BlockStore& store, const RuleBook& rule_book,
+        PipelineTotals& totals)
       : store_(store),
+        totals_(totals),
         rule_book_(rule_book),
         rules_(rule_book.rules()),
         rules_version_(rule_book.version()),
@@ -225,18 +250,27 @@ class Shard {
       auto bytes = env_.ReadWholeFile(dir + "/" + newest);
       if (!bytes.ok()) return bytes.status();
       st = LoadCheckpoint(*bytes);
-      if (!st.ok()) {
-        return Status::Corruption(fmt::format("{}/{}: {}", dir, newest, st.message()));
+      if (st.ok()) {
+        stats->checkpoint_bytes += bytes->size();
+        stats->checkpoint_sensors += sensors_.size();
+      } else {
+        st = st.Annotate(fmt::format("{}/{}", dir, newest));
+        if (options_.log.strict_recovery || st.code() != StatusCode::kCorruption) return st;
+        // A checkpoint that cannot be read goes aside; the shard starts from nothing and the log
+        // after it (what it held of open chunks and detector state is lost, and said so).
+        st = QuarantineCheckpoint(newest, st);
+        if (!st.ok()) return st;
+        ResetState();
+        ++stats->quarantined_checkpoints;
       }
-      stats->checkpoint_bytes += bytes->size();
-      stats->checkpoint_sensors += sensors_.size();
     }
     ReadingBatch batch;
     auto log = ShardLog::Open(
         env_, dir, options_.log, checkpoint_segment_,
-        [&](std::string_view payload) {
+        [&](std::string_view payload, LogFormat format) {
           batch.Clear();
-          Status s = DecodeBatch(payload, batch);
+          // A payload that does not decode is Corruption: the log quarantines that record.
+          Status s = DecodeBatch(payload, batch, format);
           if (!s.ok()) return s;
           // Replayed readings rebuild the latest values and the rule levels (and so the open
           // alerts); their arrival time is unknown, so the replay time stands in.
@@ -249,16 +283,63 @@ class Shard {
     log_ = std::move(log).value();
     stats->records += log_stats.records;
     stats->truncated_bytes += log_stats.truncated_bytes;
+    stats->quarantined_records += log_stats.quarantined_records;
+    stats->quarantined_bytes += log_stats.quarantined_bytes;
     last_checkpoint_mono_ns_ = clock_.MonotonicNs();
+    if (log_stats.quarantined_records > 0 || stats->quarantined_checkpoints > 0) {
+      // Checkpoint now, so the damaged segments are deleted and the next start does not meet
+      // (and quarantine) them again.
+      Status c = Checkpoint();
+      if (!c.ok()) {
+        spdlog::warn("shard {}: checkpoint after quarantine failed: {}", index_, c.ToString());
+      }
+    }
     return Status::Ok();
+  }
+
+  // Moves a checkpoint that cannot be loaded to quarantine/ (docs/reliability.md).
+  Status QuarantineCheckpoint(const std::string& name, const Status& why) {
+    const std::string qdir = Dir() + "/quarantine";
+    Status st = env_.CreateDirs(qdir);
+    if (st.ok()) st = env_.RenameFile(Dir() + "/" + name, qdir + "/" + name);
+    if (st.ok()) st = env_.SyncDir(Dir());
+    if (st.ok()) st = env_.SyncDir(qdir);
+    if (!st.ok()) return st;
+    spdlog::error(
+        "shard {}: checkpoint {} moved to {} ({}); starting from the log after it, without the "
+        "open chunks and detector state it held (store.strict_recovery refuses to start instead)",
+        index_, name, qdir, why.message());
+    return Status::Ok();
+  }
+
+  // Forgets the sensor table and the head (a checkpoint that failed to load may have filled
+  // part of them).
+  void ResetState() {
+    totals_.sensors.fetch_sub(sensors_.size(), std::memory_order_relaxed);
+    totals_.labels.fetch_sub(labels_.size() - 1, std::memory_order_relaxed);
+    ids_.clear();
+    sensors_.clear();
+    index_by_id_.Clear();
+    labels_.clear();
+    labels_.emplace_back();
+    label_index_.clear();
+    custom_latest_.clear();
+    custom_names_of_.clear();
+    head_.Clear();
   }
 
   // Writes the shard's whole state as a checkpoint and drops the log it covers
   // (docs/format/checkpoint.md). Shard thread, between groups, with nothing unsynced.
-  Status Checkpoint() {
+  // A failure is reported and changes nothing durable: the old checkpoint and the log it needs
+  // stay, and a half-written file is removed. *log_failed tells the caller the log itself failed
+  // (its current segment could not be closed), which the shard treats as a storage failure.
+  Status Checkpoint(bool* log_failed = nullptr) {
     const std::int64_t t0 = clock_.MonotonicNs();
     auto segment = log_->StartSegment();
-    if (!segment.ok()) return segment.status();
+    if (!segment.ok()) {
+      if (log_failed != nullptr) *log_failed = true;
+      return segment.status();
+    }
     Status st = store_.SyncWal();
     if (!st.ok()) return st;
     const std::string name = CheckpointName(*segment);
@@ -299,7 +380,10 @@ class Shard {
       ++series;
     });
     st = w.Finish(sensors_.size(), series);
-    if (!st.ok()) return st;
+    if (!st.ok()) {
+      w.Abandon();
+      return st;
+    }
     if (checkpoint_segment_ != 0 && checkpoint_segment_ != *segment) {
       st = env_.RemoveFile(Dir() + "/" + CheckpointName(checkpoint_segment_));
       if (!st.ok()) return st;
@@ -473,6 +557,7 @@ class Shard {
             auto idx = static_cast<std::uint32_t>(labels_.size());
             labels_.emplace_back(label);
             label_index_.emplace(labels_.back(), idx);
+            totals_.labels.fetch_add(1, std::memory_order_relaxed);
             break;
           }
           case 'S':
@@ -596,6 +681,14 @@ class Shard {
     stopping_.store(true);
     Wake();
     thread_.join();
+    // The thread handles everything queued before it saw stopping_; a batch pushed in the
+    // instant after (the pipeline's gate makes that impossible, a caller of Shard alone might
+    // not) is answered here rather than left waiting for ever.
+    while (ShardWork* w = queue_.TryPop()) {
+      Release(w->reserved);
+      w->ticket->Finish(Status::Unavailable("shutting down"), *w);
+      delete w;
+    }
   }
 
   // Reserves room for one batch of `readings`. Never blocks.
@@ -717,6 +810,7 @@ class Shard {
       }
       if (group.empty()) {
         if (!unsynced_.empty() && NanosUntilSyncDue() == 0) SyncAndAcknowledge();
+        MaybeRecoverStorage();
         MaybeSealIdle();
         MaybeSweepOffline();
         if (stopping_.load()) {
@@ -727,11 +821,13 @@ class Shard {
         }
         MaybeCheckpoint(false);
         std::int64_t wait = unsynced_.empty() ? 100'000'000 : NanosUntilSyncDue();
+        if (Failed()) wait = std::min(wait, next_recovery_mono_ns_ - clock_.MonotonicNs());
         Sleep(std::chrono::nanoseconds(std::max<std::int64_t>(wait, 1000)));
         continue;
       }
       WriteAndApply(group, readings, record);
       if (NanosUntilSyncDue() == 0) SyncAndAcknowledge();
+      MaybeRecoverStorage();
       MaybeSealIdle();
       MaybeSweepOffline();
       MaybeCheckpoint(false);  // also under sustained load, when the queue never runs dry
@@ -740,16 +836,53 @@ class Shard {
 
   // Checkpoints when the log has grown enough since the last one, or enough time has passed
   // with writes (or `now`). REQUIRES: nothing unsynced.
+  // A checkpoint that fails (a full disk) only postpones the next one: the log it would have
+  // shortened stays, so nothing is lost; it is tried again after checkpoint_retry_interval.
   void MaybeCheckpoint(bool now) {
     if (!unsynced_.empty() || Failed()) return;
     const std::uint64_t grown = log_->appended_bytes() - checkpoint_log_bytes_;
     if (grown == 0) return;
-    const bool due =
-        now || grown >= options_.store.checkpoint_bytes ||
-        clock_.MonotonicNs() - last_checkpoint_mono_ns_ >= options_.store.checkpoint_interval_ns;
-    if (!due) return;
-    Status s = Checkpoint();
-    if (!s.ok()) Fail(s);
+    const std::int64_t mono = clock_.MonotonicNs();
+    const bool due = now || grown >= options_.store.checkpoint_bytes ||
+                     mono - last_checkpoint_mono_ns_ >= options_.store.checkpoint_interval_ns;
+    if (!due || (!now && mono < next_checkpoint_attempt_ns_)) return;
+    bool log_failed = false;
+    Status s = Checkpoint(&log_failed);
+    if (s.ok()) return;
+    if (log_failed) return Fail(s);
+    metrics_.checkpoint_failures->Add();
+    const std::int64_t retry = options_.store.checkpoint_retry_interval_ns;
+    next_checkpoint_attempt_ns_ = mono + retry;
+    spdlog::warn("shard {}: checkpoint failed; the log stays until one succeeds (next try in {}): {}",
+                 index_, FormatDuration(retry), s.ToString());
+  }
+
+  // After a storage failure, tries every storage_retry_interval to go on: the log is cut back
+  // to what its last sync made durable (a half-written record must never sit before later
+  // ones) and continues in a new segment, and the block store is asked to take writes again.
+  // Readings of the failed groups were answered with an error, never acknowledged; those the
+  // shard had applied in memory may still be stored (a retry finds them: last write wins).
+  void MaybeRecoverStorage() {
+    if (!Failed() || !unsynced_.empty()) return;
+    const std::int64_t mono = clock_.MonotonicNs();
+    if (mono < next_recovery_mono_ns_) return;
+    next_recovery_mono_ns_ = mono + options_.storage_retry_interval_ns;
+    Status s = log_->DiscardUnsynced();
+    if (s.ok()) s = store_.Resume();
+    if (!s.ok()) {
+      if (++recovery_attempts_ % 60 == 1) {
+        spdlog::warn("shard {}: storage still failing: {}", index_, s.ToString());
+      }
+      return;
+    }
+    recovery_attempts_ = 0;
+    {
+      std::lock_guard lock(failure_mu_);
+      failure_.clear();
+    }
+    failed_.store(false, std::memory_order_release);
+    metrics_.storage_recoveries->Add();
+    spdlog::warn("shard {}: storage works again; taking writes", index_);
   }
 
   // Seals the open chunks of series that had no reading for a whole maintenance interval, so
@@ -765,50 +898,202 @@ class Shard {
     if (!s.ok()) Fail(s);
   }
 
-  // Takes out the readings the store would refuse as too late, before they reach the log, and
-  // says so in the work's result. Most batches have none: one comparison per reading.
-  void RefuseTooLate(ShardWork& w) {
-    const std::int64_t window = options_.store.head.late_window_ns;
+  // Admission: takes out of the work, before anything reaches the log, every reading the shard
+  // would refuse (docs/operations.md, "Limits"): too late for one of its series, a chunk window
+  // already holding kMaxChunkSamples, or a new parameter, sensor or label value past its limit.
+  // Each becomes a Refusal in the work's result; the rest of the batch goes on. A reading of a
+  // known sensor with the parameters it always has costs one probe of each field's series (the
+  // same slots Apply then finds in cache); the tallies below only see new things.
+  Status Admit(ShardWork& w) {
     ReadingBatch& b = w.batch;
-    std::vector<std::size_t> refused;
     batch_ids_.resize(b.size());
     for (std::size_t i = 0; i < b.size(); ++i) batch_ids_[i] = b.sensor(i);
     w.sensor_index.resize(b.size());
     index_by_id_.FindBatch(batch_ids_, batch_hashes_, w.sensor_index);
+    admission_.Reset();
+    refused_readings_.clear();
     for (std::size_t i = 0; i < b.size(); ++i) {
-      const std::uint32_t idx = w.sensor_index[i];
-      if (idx == kUnknownSensor && b.time_ns(i) >= 0) continue;
-      if (idx != kUnknownSensor && b.time_ns(i) >= sensors_[idx].last_time_ns - window) continue;
-      // Possibly too late: ask the store about each of its series.
-      bool ok = b.time_ns(i) >= 0;
-      for (std::size_t f = b.field_begin(i); ok && idx != kUnknownSensor && f < b.field_end(i);
-           ++f) {
-        ok = head_.Accepts(idx, StoredName(b, f), b.time_ns(i));
-      }
-      if (!ok) refused.push_back(i);
+      auto limit = AdmitReading(w, i);
+      if (!limit.ok()) return limit.status();
+      if (*limit != Limit::kNone) refused_readings_.push_back(i);
     }
-    if (refused.empty()) return;
-    if (w.refusal.empty()) {
-      std::size_t i = refused.front();
-      w.refusal = fmt::format(
-          "reading of sensor \"{}\" at {} ns is before 1970, older than the sensor's newest "
-          "reading minus store.late_window ({} s), or its chunk is full",
-          b.sensor(i), b.time_ns(i), window / kNsPerSecond);
-    }
-    w.refused += refused.size();
-    metrics_.too_late->Add(refused.size());
-    w.sensor_index.clear();  // the batch is rebuilt below: Apply looks its ids up
+    if (refused_readings_.empty()) return Status::Ok();
     ReadingBatch kept;
     kept.arrival_ns = b.arrival_ns;
+    std::vector<std::uint32_t> kept_index;
+    kept_index.reserve(b.size() - refused_readings_.size());
     std::size_t next = 0;
     for (std::size_t i = 0; i < b.size(); ++i) {
-      if (next < refused.size() && refused[next] == i) {
+      if (next < refused_readings_.size() && refused_readings_[next] == i) {
         ++next;
         continue;
       }
       kept.AppendFrom(b, i);
+      kept_index.push_back(w.sensor_index[i]);
     }
     b = std::move(kept);
+    w.sensor_index = std::move(kept_index);
+    return Status::Ok();
+  }
+
+  // What one batch's admission has let in so far that its sensor table and head do not show yet
+  // (they are updated when the batch is applied): new sensors, label values and series, and
+  // samples per chunk window of series near the limit.
+  struct AdmissionTally {
+    std::unordered_set<std::string_view> new_sensors;
+    std::unordered_set<std::string_view> new_labels;
+    std::unordered_map<std::string_view, std::vector<std::string_view>> new_series;  // by sensor
+    std::unordered_map<std::string, std::size_t> window_samples;  // sensor\0name\0window
+    void Reset() {
+      new_sensors.clear();
+      new_labels.clear();
+      new_series.clear();
+      window_samples.clear();
+    }
+  };
+
+  // Decides reading i of the work; on a refusal records it and returns the limit.
+  Result<Limit> AdmitReading(ShardWork& w, std::size_t i) {
+    const ReadingBatch& b = w.batch;
+    const std::uint32_t idx = w.sensor_index[i];
+    const std::string_view sensor = b.sensor(i);
+    const std::int64_t t = b.time_ns(i);
+    const IngestLimits& limits = options_.limits;
+    // A refusal takes back the window tallies this reading had taken.
+    tally_undo_.clear();
+    auto refuse = [&](Limit limit, std::string_view field, auto&& reason) -> Result<Limit> {
+      for (std::size_t* pending : tally_undo_) --*pending;
+      tally_undo_.clear();
+      return Refuse(w, i, limit, field, reason);
+    };
+    if (t < 0) {
+      return refuse(Limit::kMinTime, "", [&] {
+        return std::string("time before 1970: the store keeps no readings before the Unix epoch");
+      });
+    }
+    // Each field's series: too late, a full window, or new.
+    new_names_.clear();
+    for (std::size_t f = b.field_begin(i); f < b.field_end(i); ++f) {
+      const std::string_view name = StoredName(b, f);
+      auto probe = head_.ProbeSeries(idx, sensor, name, t, f - b.field_begin(i));
+      if (!probe.ok()) return probe.status();
+      if (probe->too_late) {
+        metrics_.too_late->Add();
+        return refuse(Limit::kLateWindow, name, [&] {
+          return fmt::format("time {} is older than the sensor's newest reading minus {} ({})",
+                             FormatRfc3339(t), FormatDuration(options_.store.head.late_window_ns),
+                             LimitKey(Limit::kLateWindow));
+        });
+      }
+      if (!probe->exists) new_names_.push_back(name);
+      // A batch adds at most its size to a window: only windows that could fill are tallied.
+      if (probe->window_samples + b.size() >= kMaxChunkSamples) {
+        std::string& key = tally_key_;
+        key.assign(sensor).push_back('\0');
+        key.append(name).push_back('\0');
+        key.append(std::to_string(probe->window_start));
+        std::size_t& pending = admission_.window_samples[key];
+        if (probe->window_samples + pending >= kMaxChunkSamples) {
+          return refuse(Limit::kChunkSamples, name, [&] {
+            return fmt::format(
+                "the chunk window from {} already holds {} samples of this series, the most one "
+                "window takes; a shorter {} gives a fast sensor more windows",
+                FormatRfc3339(probe->window_start), kMaxChunkSamples,
+                LimitKey(Limit::kChunkSamples));
+          });
+        }
+        ++pending;  // taken back if a later check refuses the reading
+        tally_undo_.push_back(&pending);
+      }
+    }
+    if (new_names_.size() > 1) {  // a caller may repeat a field within a reading
+      std::sort(new_names_.begin(), new_names_.end());
+      new_names_.erase(std::unique(new_names_.begin(), new_names_.end()), new_names_.end());
+    }
+    // A new sensor.
+    const bool new_sensor = idx == kUnknownSensor && !admission_.new_sensors.contains(sensor);
+    if (new_sensor && totals_.sensors.load(std::memory_order_relaxed) +
+                              admission_.new_sensors.size() >=
+                          limits.max_sensors) {
+      return refuse(Limit::kSensors, "sensor", [&] {
+        return fmt::format("sensor \"{}\" would pass {} ({} distinct sensors)", sensor,
+                           LimitKey(Limit::kSensors), limits.max_sensors);
+      });
+    }
+    // New label values: site, zone and the names of new custom series.
+    new_labels_.clear();
+    auto note_label = [&](std::string_view value, std::uint32_t current) {
+      if (value.empty() || (idx != kUnknownSensor && labels_[current] == value)) return;
+      if (label_index_.contains(value) || admission_.new_labels.contains(value)) return;
+      if (std::find(new_labels_.begin(), new_labels_.end(), value) == new_labels_.end()) {
+        new_labels_.push_back(value);
+      }
+    };
+    note_label(b.site(i), idx != kUnknownSensor ? sensors_[idx].site : 0);
+    note_label(b.zone(i), idx != kUnknownSensor ? sensors_[idx].zone : 0);
+    for (std::string_view name : new_names_) {
+      if (ParameterFromName(name) == ParameterId::kCustom) note_label(name, 0);
+    }
+    if (!new_labels_.empty() &&
+        totals_.labels.load(std::memory_order_relaxed) + admission_.new_labels.size() +
+                new_labels_.size() >
+            limits.max_label_values) {
+      return refuse(Limit::kLabelValues, "", [&] {
+        return fmt::format("new value \"{}\" would pass {} ({} distinct site, zone and field "
+                           "names)",
+                           new_labels_.front(), LimitKey(Limit::kLabelValues),
+                           limits.max_label_values);
+      });
+    }
+    // New series of this sensor.
+    std::vector<std::string_view>* pending_series = nullptr;
+    if (!new_names_.empty()) {
+      pending_series = &admission_.new_series[sensor];
+      std::size_t added = 0;
+      for (std::string_view name : new_names_) {
+        if (std::find(pending_series->begin(), pending_series->end(), name) ==
+            pending_series->end()) {
+          ++added;
+        }
+      }
+      const std::size_t total =
+          (idx != kUnknownSensor ? head_.SeriesCount(idx) : 0) + pending_series->size() + added;
+      if (total > limits.max_parameters_per_sensor) {
+        return refuse(Limit::kParametersPerSensor, new_names_.front(), [&] {
+          return fmt::format("sensor \"{}\" would have {} parameters, more than {} ({})", sensor,
+                             total, LimitKey(Limit::kParametersPerSensor),
+                             limits.max_parameters_per_sensor);
+        });
+      }
+    }
+    // Admitted: what it adds becomes part of the batch's tally.
+    tally_undo_.clear();
+    if (new_sensor) admission_.new_sensors.insert(sensor);
+    for (std::string_view value : new_labels_) admission_.new_labels.insert(value);
+    if (pending_series != nullptr) {
+      for (std::string_view name : new_names_) {
+        if (std::find(pending_series->begin(), pending_series->end(), name) ==
+            pending_series->end()) {
+          pending_series->push_back(name);
+        }
+      }
+    }
+    return Limit::kNone;
+  }
+
+  // Records reading i of the work as refused by `limit`; the reason is built only for the
+  // refusals that are reported.
+  template <typename MakeReason>
+  Limit Refuse(ShardWork& w, std::size_t i, Limit limit, std::string_view field,
+               MakeReason&& make_reason) {
+    ++w.refused;
+    ++w.refused_by_limit[static_cast<int>(limit)];
+    if (w.refusals.size() < kMaxReportedRefusals) {
+      const ReadingBatch& b = w.batch;
+      w.refusals.push_back(Refusal{b.line(i), std::string(b.sensor(i)), b.time_ns(i), limit,
+                                   std::string(field), make_reason()});
+    }
+    return limit;
   }
 
   // The series name a field is stored under: canonical parameters by their canonical name.
@@ -817,42 +1102,39 @@ class Shard {
     return p == ParameterId::kCustom ? b.field_name(f) : ParameterName(p);
   }
 
+  // A failed write or sync leaves what is durable unknown: acknowledge nothing until
+  // MaybeRecoverStorage has cut the log back to what is.
   void Fail(const Status& status) {
     if (Failed()) return;
-    // A failed write or sync leaves the stored state unknown: stop acknowledging for good.
-    spdlog::error("shard {}: storage failed, refusing further writes: {}", index_,
-                  status.ToString());
+    spdlog::error("shard {}: storage failed; writes get 503 until it recovers (tried every {} ms): {}",
+                  index_, options_.storage_retry_interval_ns / 1'000'000, status.ToString());
     {
       std::lock_guard lock(failure_mu_);
       failure_ = status.ToString();
     }
     failed_.store(true, std::memory_order_release);
+    metrics_.storage_failures->Add();
+    next_recovery_mono_ns_ = clock_.MonotonicNs() + options_.storage_retry_interval_ns;
   }
 
-  // Group commit, first half: one write for every batch that queued up meanwhile, then the
-  // sensor table and detection. The batches wait in unsynced_ for SyncAndAcknowledge.
+  // Group commit, first half: each batch that queued up meanwhile is admitted, written (not
+  // yet synced) and applied to the sensor table, detection and head, one batch after another,
+  // so each batch's admission sees what the ones before it added. The batches wait in
+  // unsynced_ for SyncAndAcknowledge.
   void WriteAndApply(const std::vector<ShardWork*>& group, std::size_t readings,
                      std::string& record) {
-    Status status = Failed() ? Status::Unavailable("shard has failed") : Status::Ok();
+    Status status = Failed() ? Status::Unavailable("storage has failed; see the log") : Status::Ok();
     if (status.ok()) status = unsynced_status_;
-    if (status.ok()) {
-      for (ShardWork* w : group) {
-        RefuseTooLate(*w);
-        if (w->batch.empty()) continue;
-        record.clear();
-        EncodeBatch(w->batch, record);
-        status = log_->Append(record);
-        if (!status.ok()) break;
-      }
-    }
-    if (status.ok()) {
+    for (ShardWork* w : group) {
+      if (!status.ok()) break;
+      status = Admit(*w);
+      if (!status.ok() || w->batch.empty()) continue;
+      status = AppendToLog(w->batch, record);
+      if (!status.ok()) break;
       // Detection runs before the sync so alerts are not delayed by the disk; readings are
       // acknowledged only after it.
       std::unique_lock lock(state_mu_);
-      for (ShardWork* w : group) {
-        status = Apply(w->batch, w->sensor_index);
-        if (!status.ok()) break;
-      }
+      status = Apply(w->batch, w->sensor_index);
     }
     if (!sightings_.empty()) {
       sightings_sink_->OnSightings(sightings_);
@@ -860,8 +1142,31 @@ class Shard {
     }
     if (!status.ok()) unsynced_status_ = status;
     metrics_.group_readings->Observe(static_cast<double>(readings));
-    unsynced_readings_ += readings;
+    for (const ShardWork* w : group) unsynced_readings_ += w->batch.size();  // as admitted
     unsynced_.insert(unsynced_.end(), group.begin(), group.end());
+  }
+
+  // Writes a batch as one log record, or as several when its encoding would pass
+  // kMaxRecordPayloadBytes.
+  Status AppendToLog(const ReadingBatch& b, std::string& record) {
+    record.clear();
+    EncodeBatch(b, record);
+    if (record.size() <= kMaxRecordPayloadBytes) return log_->Append(record);
+    for (std::size_t begin = 0; begin < b.size();) {
+      std::size_t end = begin + 1, bytes = EncodedBytesBound(b, begin, end);
+      while (end < b.size()) {
+        const std::size_t next = EncodedBytesBound(b, end, end + 1) - 4;
+        if (bytes + next > kMaxRecordPayloadBytes) break;
+        bytes += next;
+        ++end;
+      }
+      record.clear();
+      EncodeBatch(b, begin, end, record);
+      Status st = log_->Append(record);
+      if (!st.ok()) return st;
+      begin = end;
+    }
+    return Status::Ok();
   }
 
   // Group commit, second half: one fdatasync covering every written group, then the
@@ -879,8 +1184,8 @@ class Shard {
     if (status.ok()) metrics_.durable->Add(unsynced_readings_);
     for (ShardWork* w : unsynced_) {
       ack_seconds_.Observe(static_cast<double>(last_sync_mono_ns_ - w->enqueued_mono_ns) / 1e9);
-      Release(w->batch.size());
-      w->ticket->Finish(status, w->refused, w->refusal);
+      Release(w->reserved);
+      w->ticket->Finish(status, *w);
       delete w;
     }
     unsynced_.clear();
@@ -895,6 +1200,7 @@ class Shard {
     auto idx = static_cast<std::uint32_t>(labels_.size());
     labels_.emplace_back(s);
     label_index_.emplace(labels_.back(), idx);
+    totals_.labels.fetch_add(1, std::memory_order_relaxed);
     return idx;
   }
 
@@ -908,6 +1214,7 @@ class Shard {
     s.first_seen_ns = arrival_ns;
     s.profile = rule_book_.ProfileOf(id);
     index_by_id_.Insert(ids_.back(), idx);
+    totals_.sensors.fetch_add(1, std::memory_order_relaxed);
     return idx;
   }
 
@@ -924,7 +1231,7 @@ class Shard {
 
   // Applies readings to the sensor table, runs detection and stores the values. Shard thread (or
   // recovery) only. Errors come from the store and fail the shard.
-  // `known`: the readings' sensor numbers when already looked up (RefuseTooLate), or empty.
+  // `known`: the readings' sensor numbers when already looked up (Admit), or empty.
   Status Apply(const ReadingBatch& batch, std::span<const std::uint32_t> known = {}) {
     RefreshRules();
     const bool live = live_ != nullptr && live_->WantsLiveValues();
@@ -1033,8 +1340,8 @@ class Shard {
           head_.Append(idx, batch.sensor(i), StoredName(batch, f),
                        {batch.time_ns(i), batch.field_value(f), q}, f - batch.field_begin(i));
       if (st.code() == StatusCode::kInvalidArgument) {
-        // Only a window past 65,535 samples (docs/format/store.md); refused before the log
-        // whenever the head could tell.
+        // A window past 65,535 samples (docs/format/store.md): admission refuses those before
+        // the log, so only the replay of a log written before it did can meet one.
         metrics_.store_refused->Add();
         continue;
       }
@@ -1231,6 +1538,7 @@ class Shard {
   };
 
   BlockStore& store_;
+  PipelineTotals& totals_;
   const RuleBook& rule_book_;
   std::shared_ptr<const ProfileRules> rules_;  // the rule book's, as of rules_version_
   std::uint64_t rules_version_;
@@ -1267,6 +1575,9 @@ class Shard {
   std::string evidence_, fault_names_, classification_;
   std::int64_t next_idle_sweep_ns_ = 0;
   std::int64_t next_offline_sweep_ns_ = 0;
+  std::int64_t next_checkpoint_attempt_ns_ = 0;
+  std::int64_t next_recovery_mono_ns_ = 0;
+  std::uint64_t recovery_attempts_ = 0;
   std::size_t offline_cursor_ = 0;  // next sensor the offline sweep visits
   std::int64_t started_ns_ = 0;     // wall-clock start of the shard thread
   // Checkpoints (shard thread only).
@@ -1280,7 +1591,12 @@ class Shard {
   std::deque<std::string> ids_;  // deque: stable addresses for the index's string_views
   std::vector<SensorState> sensors_;
   SensorIndex index_by_id_{ids_};
-  // Scratch for RefuseTooLate's batched lookups (shard thread only).
+  // Scratch for admission (shard thread only).
+  AdmissionTally admission_;
+  std::vector<std::size_t> refused_readings_;
+  std::vector<std::string_view> new_names_, new_labels_;
+  std::vector<std::size_t*> tally_undo_;
+  std::string tally_key_;
   std::vector<std::string_view> batch_ids_;
   std::vector<std::uint64_t> batch_hashes_;
   std::deque<std::string> labels_;  // sites, zones and custom field names
@@ -1290,6 +1606,8 @@ class Shard {
   // Open chunks; written under state_mu_ like the sensor table.
   ShardHead head_;
 };
+
+Status CheckWidths(const ReadingBatch& batch);
 
 class PipelineImpl final : public Pipeline {
  public:
@@ -1311,6 +1629,16 @@ class PipelineImpl final : public Pipeline {
                                 label, ExponentialBuckets(0.001, 2, 16)),
           &metrics.AddGauge("aquawatch_checkpoint_bytes", "Size of the shard's newest checkpoint",
                             label),
+          &metrics.AddCounter("aquawatch_checkpoint_failures_total",
+                              "Checkpoints that failed (e.g. a full disk); the log they would "
+                              "have shortened stays",
+                              label),
+          &metrics.AddCounter("aquawatch_storage_failures_total",
+                              "Times the shard's storage failed (a write, fsync or seal) and it "
+                              "stopped acknowledging",
+                              label),
+          &metrics.AddCounter("aquawatch_storage_recoveries_total",
+                              "Times the shard took writes again after a storage failure", label),
           &metrics.AddCounter("aquawatch_readings_durable_total",
                               "Readings written to a shard log and synced", label),
           &metrics.AddCounter("aquawatch_readings_out_of_order_total",
@@ -1331,8 +1659,8 @@ class PipelineImpl final : public Pipeline {
           &metrics.AddHistogram("aquawatch_log_sync_seconds", "fdatasync duration of a group",
                                 label, ExponentialBuckets(0.00005, 2, 16)),
       };
-      shards_.push_back(
-          std::make_unique<Shard>(i, env, clock, alerts, options_, m, ack, *store_, rule_book_));
+      shards_.push_back(std::make_unique<Shard>(i, env, clock, alerts, options_, m, ack, *store_,
+                                                rule_book_, totals_));
       Shard* shard = shards_.back().get();
       metrics.AddCallbackGauge("aquawatch_queue_readings",
                                "Readings queued for a shard and not yet durable", label,
@@ -1413,6 +1741,9 @@ class PipelineImpl final : public Pipeline {
       recovery_.records += stats[i].records;
       recovery_.readings += stats[i].readings;
       recovery_.truncated_bytes += stats[i].truncated_bytes;
+      recovery_.quarantined_records += stats[i].quarantined_records;
+      recovery_.quarantined_bytes += stats[i].quarantined_bytes;
+      recovery_.quarantined_checkpoints += stats[i].quarantined_checkpoints;
     }
     recovery_.seconds = static_cast<double>(clock_.MonotonicNs() - t0) / 1e9;
     for (auto& shard : shards_) shard->Start();
@@ -1425,6 +1756,15 @@ class PipelineImpl final : public Pipeline {
       done(WriteResult{});
       return Status::Ok();
     }
+    // The gate Stop closes: once it has seen no submitter inside, no batch reaches a shard
+    // queue that its thread would never read again.
+    submitters_.fetch_add(1, std::memory_order_seq_cst);
+    struct Leave {
+      std::atomic<int>& n;
+      ~Leave() { n.fetch_sub(1, std::memory_order_seq_cst); }
+    } leave{submitters_};
+    if (stopping_.load(std::memory_order_seq_cst)) return Status::Unavailable("shutting down");
+    if (Status st = CheckWidths(batch); !st.ok()) return st;
     const int n = options_.shards;
     // Which shard each reading goes to, and how many per shard.
     thread_local std::vector<std::uint16_t> shard_of;
@@ -1465,6 +1805,7 @@ class PipelineImpl final : public Pipeline {
       work->batch.arrival_ns = arrival_ns;
       work->ticket = ticket;
       work->enqueued_mono_ns = now;
+      work->reserved = counts[s];
       shards_[s]->Push(work);
     }
     return Status::Ok();
@@ -1518,6 +1859,8 @@ class PipelineImpl final : public Pipeline {
   }
 
   void Stop() override {
+    stopping_.store(true, std::memory_order_seq_cst);
+    while (submitters_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
     for (auto& shard : shards_) shard->Stop();
     {
       std::lock_guard lock(maintenance_mu_);
@@ -1531,6 +1874,7 @@ class PipelineImpl final : public Pipeline {
   PipelineOptions options_;
   Clock& clock_;
   RuleBook rule_book_;                 // outlives the shards, which read it
+  PipelineTotals totals_;              // outlives the shards, which count into it
   std::unique_ptr<BlockStore> store_;  // outlives the shards, which write to it
   std::vector<std::unique_ptr<Shard>> shards_;
   std::thread maintenance_;
@@ -1538,7 +1882,28 @@ class PipelineImpl final : public Pipeline {
   std::condition_variable maintenance_cv_;
   bool stop_maintenance_ = false;
   RecoveryStats recovery_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> submitters_{0};  // Submit calls in progress (Stop waits for none)
 };
+
+// The log and checkpoint formats keep ids, labels and names with lengths the decoders bound
+// (core/reading.h); an embedding caller that skipped them is told, not written to disk.
+Status CheckWidths(const ReadingBatch& batch) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (batch.sensor(i).empty() || batch.sensor(i).size() > kMaxSensorIdBytes ||
+        batch.site(i).size() > kMaxLabelBytes || batch.zone(i).size() > kMaxLabelBytes) {
+      return Status::InvalidArgument(
+          fmt::format("reading {} has a sensor id, site or zone outside 1-128 bytes", i));
+    }
+  }
+  for (std::size_t f = 0; f < batch.field_count(); ++f) {
+    if (batch.field_param(f) == ParameterId::kCustom &&
+        (batch.field_name(f).empty() || batch.field_name(f).size() > kMaxFieldNameBytes)) {
+      return Status::InvalidArgument("a custom field name outside 1-64 bytes");
+    }
+  }
+  return Status::Ok();
+}
 
 // The shard layout is fixed once data exists: a sensor must stay on the shard whose log holds
 // its history. The layout also says whether chunk windows are staggered per sensor (data

@@ -9,6 +9,7 @@
 // Thread-safety: Submit and the query methods may be called from any thread; Stop from one.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,6 +20,7 @@
 
 #include "core/clock.h"
 #include "core/env.h"
+#include "core/ingest_limits.h"
 #include "core/metrics.h"
 #include "core/reading.h"
 #include "core/status.h"
@@ -52,6 +54,9 @@ struct StoreOptions {
   // off to stop like a crash would.
   bool checkpoint_on_stop = true;
   std::int64_t checkpoint_interval_ns = 600'000'000'000LL;
+  // A checkpoint that failed (e.g. a full disk) is tried again after this long; the log it
+  // would have shortened stays meanwhile, so nothing is lost by waiting.
+  std::int64_t checkpoint_retry_interval_ns = 10'000'000'000LL;
 };
 
 struct PipelineOptions {
@@ -72,6 +77,12 @@ struct PipelineOptions {
   // are up to N later but the disk does fewer syncs. Nothing is acknowledged before its sync
   // either way (docs/operations.md).
   std::int64_t log_sync_interval_ns = 0;
+  // A shard whose storage failed (a full disk, a failed write or fsync) refuses writes (503) and
+  // tries to go on this often: it cuts its log back to what was durable and starts a new segment.
+  std::int64_t storage_retry_interval_ns = 1'000'000'000;
+  // Parameters per sensor, sensors and label values (docs/operations.md); the decoders check
+  // the rest of IngestLimits.
+  IngestLimits limits;
   // Threshold rules per site profile; the API may replace them (SetProfileRules).
   ProfileRules rules = DefaultProfileRules();
   // Sensors that follow another profile than kDefaultSiteProfile, as the catalog says at start
@@ -82,12 +93,26 @@ struct PipelineOptions {
   StoreOptions store;
 };
 
+// A reading a shard refused before its log write.
+struct Refusal {
+  std::uint32_t line = 0;  // ReadingBatch::line of the reading
+  std::string sensor;
+  std::int64_t time_ns = 0;
+  Limit limit = Limit::kNone;
+  std::string field;   // the field that hit the limit, or empty for the reading as a whole
+  std::string reason;  // names the limit's configuration key
+};
+
 // How a submitted batch ended.
 struct WriteResult {
-  Status status;            // not OK: the batch is not known to be durable
-  std::size_t refused = 0;  // readings not stored because they were too late (store.late_window)
-  std::string refusal;      // why, naming the first refused reading
+  Status status;  // not OK: the batch is not known to be durable
+  // Readings not stored because a limit refused them (too late, a full chunk window, too many
+  // parameters, sensors or label values); the rest of the batch is stored.
+  std::size_t refused = 0;
+  std::array<std::uint32_t, kLimitCount> refused_by_limit{};
+  std::vector<Refusal> refusals;  // the first kMaxReportedRefusals of them
 };
+inline constexpr std::size_t kMaxReportedRefusals = 100;
 
 // Live values for dashboards, at most one per sensor per second.
 struct LiveValue {
@@ -123,6 +148,11 @@ struct RecoveryStats {
   std::uint64_t records = 0;
   std::uint64_t readings = 0;
   std::uint64_t truncated_bytes = 0;
+  // Damaged log records and checkpoints moved to quarantine/ instead of refusing to start
+  // (docs/reliability.md).
+  std::uint64_t quarantined_records = 0;
+  std::uint64_t quarantined_bytes = 0;
+  std::uint64_t quarantined_checkpoints = 0;
   double seconds = 0;
 };
 
@@ -138,10 +168,11 @@ class Pipeline {
   virtual ~Pipeline() = default;
 
   // Takes a copy of every reading of `batch`. On OK, `done` runs exactly once, on a shard
-  // thread, after all of them are durable (or with the error that stopped that). Readings older
-  // than their series' newest minus store.late_window are refused, not stored, and counted in
-  // the result; the rest of the batch is stored. Returns
-  // Unavailable, having taken nothing, when a shard is saturated, failed or stopping.
+  // thread (or, during Stop, on the stopping thread), after all of them are durable, or with the
+  // error that stopped that. Readings past a limit (WriteResult::refusals) are refused before
+  // the log, not stored; the rest of the batch is stored. Returns Unavailable, having taken
+  // nothing, when a shard is saturated, failed or stopping.
+  // REQUIRES: the readings are valid as the decoders make them (ids, label and name lengths).
   virtual Status Submit(const ReadingBatch& batch, Done done) = 0;
 
   virtual std::optional<SensorSnapshot> Latest(std::string_view sensor) const = 0;
@@ -161,7 +192,8 @@ class Pipeline {
   // REQUIRES: called before traffic starts; the sink outlives the pipeline.
   virtual void SetSightingSink(SightingSink* sink) = 0;
 
-  // Stops taking batches, finishes the queued ones, joins the shard threads.
+  // Stops taking batches, finishes the queued ones (every `done` has run when it returns),
+  // joins the shard threads.
   virtual void Stop() = 0;
 
   // Threshold rules per site profile, and which profile a sensor follows (default:

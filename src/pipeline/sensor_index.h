@@ -33,6 +33,11 @@ class SensorIndex {
   // REQUIRES: `number` is the next sensor number (ids[number] == id) and `id` is not indexed.
   void Insert(std::string_view id, std::uint32_t number);
   std::size_t size() const { return size_; }
+  // Forgets every id (the shard's table was cleared).
+  void Clear() {
+    slots_.clear();
+    size_ = 0;
+  }
 
  private:
   static std::uint64_t Hash(std::string_view id);

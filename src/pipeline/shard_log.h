@@ -16,33 +16,50 @@
 
 #include "core/env.h"
 #include "core/status.h"
+#include "pipeline/log_codec.h"
 
 namespace aquawatch {
 
 struct ShardLogOptions {
   std::uint64_t segment_bytes = 64ull << 20;  // start a new segment past this size
+  // What opening does with a damaged record that is not a torn tail (a bad checksum in an
+  // earlier segment, or an intact record whose payload does not decode): false moves its bytes
+  // to <dir>/quarantine/, counts and logs it, and goes on; true refuses to open.
+  bool strict_recovery = false;
 };
 
 struct ShardLogRecovery {
   std::uint64_t records = 0;
   std::uint64_t segments = 0;
   std::uint64_t truncated_bytes = 0;  // torn tail cut from the last segment
+  std::uint64_t quarantined_records = 0;  // damaged records (or segment rests) moved aside
+  std::uint64_t quarantined_bytes = 0;
 };
+
+// Replays one intact record. Return Corruption when the payload itself is bad (the record is
+// then quarantined, or opening fails in strict mode); any other error stops the open.
+using ShardLogReplay = std::function<Status(std::string_view payload, LogFormat format)>;
 
 class ShardLog {
  public:
   // Opens (creating) the log in `dir` and calls `replay` with each intact record payload, oldest
   // first. A record that fails its checks in the last segment is a torn write: the segment is
-  // cut there. One that fails in an earlier segment is corruption and opening fails.
+  // cut there. Damage anywhere else is quarantined (ShardLogOptions::strict_recovery).
   // Segments before `first_segment` (covered by a checkpoint) are deleted, not replayed.
-  static Result<std::unique_ptr<ShardLog>> Open(
-      Env& env, const std::string& dir, const ShardLogOptions& options, std::uint64_t first_segment,
-      const std::function<Status(std::string_view payload)>& replay, ShardLogRecovery* recovery);
+  static Result<std::unique_ptr<ShardLog>> Open(Env& env, const std::string& dir,
+                                                const ShardLogOptions& options,
+                                                std::uint64_t first_segment,
+                                                const ShardLogReplay& replay,
+                                                ShardLogRecovery* recovery);
 
   // Frames `payload` as a record and writes it (not yet durable).
   virtual Status Append(std::string_view payload) = 0;
   // Makes every appended record durable.
   virtual Status Sync() = 0;
+  // After a failed Append or Sync: cuts the current segment back to the bytes known durable
+  // (its last successful Sync), closes it, and makes the next Append start a new segment, so a
+  // half-written record never sits before later ones. OK means the log can be appended again.
+  virtual Status DiscardUnsynced() = 0;
   // Closes the current segment (synced) and makes the next append start a new one; returns
   // that new segment's index.
   virtual Result<std::uint64_t> StartSegment() = 0;
@@ -55,11 +72,9 @@ class ShardLog {
 
 // Calls `visit` with each intact record of one segment's bytes; returns the offset just past the
 // last intact record (the WAL fuzz target feeds it arbitrary bytes).
-Result<std::uint64_t> ScanShardLogSegment(std::string_view bytes,
-                                          const std::function<Status(std::string_view)>& visit);
+Result<std::uint64_t> ScanShardLogSegment(std::string_view bytes, const ShardLogReplay& visit);
 
 // Reads every intact record of the log in `dir` without modifying it (for `aquawatch wal dump`).
-Status ReadShardLog(Env& env, const std::string& dir,
-                    const std::function<Status(std::string_view payload)>& visit);
+Status ReadShardLog(Env& env, const std::string& dir, const ShardLogReplay& visit);
 
 }  // namespace aquawatch

@@ -16,6 +16,9 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "core/duration.h"
 #include "ingest/decode/decode.h"
 
 namespace aquawatch {
@@ -180,10 +183,12 @@ class ReadingDecoder {
   void set_want_message(bool want) { want_message_ = want; }
 
   // Appends the reading to the batch and returns true, or leaves the batch as it was.
-  bool Decode(dom::element reading);
+  // `ordinal`: the reading's 1-based position in the document (ReadingBatch::line for JSON).
+  bool Decode(dom::element reading, std::uint32_t ordinal);
 
   const std::string& error_field() const { return error_field_; }
   std::string& error_reason() { return error_reason_; }
+  Limit error_limit() const { return error_limit_; }
 
  private:
   template <typename MakeReason>
@@ -194,6 +199,12 @@ class ReadingDecoder {
     }
     return false;
   }
+  template <typename MakeReason>
+  bool FailLimit(Limit limit, std::string_view field, MakeReason&& make_reason) {
+    error_limit_ = limit;
+    return Fail(field, make_reason);
+  }
+  bool CheckTime(std::int64_t time_ns);
 
   bool DecodeTime(dom::element time, std::int64_t& time_ns);
   bool DecodeValues(dom::element values);
@@ -204,9 +215,11 @@ class ReadingDecoder {
   std::vector<std::string_view> custom_names_;  // reused between readings
   std::string error_field_;
   std::string error_reason_;
+  Limit error_limit_ = Limit::kNone;
 };
 
-bool ReadingDecoder::Decode(dom::element reading) {
+bool ReadingDecoder::Decode(dom::element reading, std::uint32_t ordinal) {
+  error_limit_ = Limit::kNone;
   dom::object object;
   if (reading.get_object().get(object) != simdjson::SUCCESS) {
     return Fail("", [&] {
@@ -268,12 +281,33 @@ bool ReadingDecoder::Decode(dom::element reading) {
 
   std::int64_t time_ns = options_.default_time_ns;
   if (has_time && !DecodeTime(time_el, time_ns)) return false;
+  if (!CheckTime(time_ns)) return false;
 
   if (!has_values) return Fail("values", [] { return std::string("missing \"values\""); });
-  out_.BeginReading(sensor, time_ns, tags[0], tags[1]);
+  out_.BeginReading(sensor, time_ns, tags[0], tags[1], ordinal);
   if (!DecodeValues(values_el)) {
     out_.CancelReading();
     return false;
+  }
+  return true;
+}
+
+bool ReadingDecoder::CheckTime(std::int64_t time_ns) {
+  const ReadingLimits& limits = options_.limits;
+  if (time_ns < limits.min_time_ns) {
+    return FailLimit(Limit::kMinTime, "time", [&] {
+      return fmt::format("time {} is before {} ({}): a probe whose clock was reset?",
+                         FormatRfc3339(time_ns), FormatRfc3339(limits.min_time_ns),
+                         LimitKey(Limit::kMinTime));
+    });
+  }
+  if (time_ns > limits.max_time_ns) {
+    return FailLimit(Limit::kFutureTime, "time", [&] {
+      return fmt::format("time {} is more than {} ahead of the server clock ({}); check the probe's "
+                         "clock",
+                         FormatRfc3339(time_ns), FormatDuration(limits.max_future_ns),
+                         LimitKey(Limit::kFutureTime));
+    });
   }
   return true;
 }
@@ -355,6 +389,12 @@ bool ReadingDecoder::DecodeValues(dom::element values) {
                  ", not a number";
         });
     }
+    if (added == options_.limits.max_fields) {
+      return FailLimit(Limit::kFieldsPerLine, "values", [&] {
+        return fmt::format("more than {} numeric values ({})", options_.limits.max_fields,
+                           LimitKey(Limit::kFieldsPerLine));
+      });
+    }
     ParameterId id = ParameterFromName(key);
     if (id != ParameterId::kCustom) {
       std::uint32_t bit = 1u << static_cast<unsigned>(id);
@@ -395,7 +435,7 @@ DecodeOutcome DecodeJson(std::string_view text, const JsonOptions& options, Read
   auto reject_document = [&](std::uint32_t line, std::string_view field, std::string reason) {
     outcome.rejected = 1;
     if (errors.size() < kMaxReportedErrors) {
-      errors.push_back(DecodeError{line, std::string(field), std::move(reason)});
+      errors.push_back(DecodeError{line, std::string(field), std::move(reason), Limit::kNone});
     }
   };
 
@@ -461,14 +501,16 @@ DecodeOutcome DecodeJson(std::string_view text, const JsonOptions& options, Read
   auto decode_one = [&](dom::element reading, std::size_t index) {
     bool want_message = errors.size() < kMaxReportedErrors;
     decoder.set_want_message(want_message);
-    if (decoder.Decode(reading)) {
+    if (decoder.Decode(reading, static_cast<std::uint32_t>(index + 1))) {
       ++outcome.accepted;
       return;
     }
     ++outcome.rejected;
+    ++outcome.rejected_by_limit[static_cast<int>(decoder.error_limit())];
     if (want_message) {
       std::uint32_t line = single ? locator.LineOfDocument() : locator.LineOfElement(index);
-      errors.push_back(DecodeError{line, decoder.error_field(), std::move(decoder.error_reason())});
+      errors.push_back(DecodeError{line, decoder.error_field(), std::move(decoder.error_reason()),
+                                   decoder.error_limit()});
     }
   };
 
@@ -479,6 +521,43 @@ DecodeOutcome DecodeJson(std::string_view text, const JsonOptions& options, Read
     for (dom::element reading : readings) decode_one(reading, index++);
   }
   return outcome;
+}
+
+std::vector<std::uint32_t> JsonReadingLines(std::string_view text,
+                                            const std::vector<std::uint32_t>& ordinals) {
+  std::vector<std::uint32_t> lines(ordinals.size(), 0);
+  dom::parser parser;
+  dom::element root;
+  if (parser.parse(text.data(), text.size(), true).get(root) != simdjson::SUCCESS) return lines;
+  Locator locator(text);
+  if (root.type() == dom::element_type::OBJECT) {
+    std::size_t index = 0;
+    bool found = false;
+    for (dom::key_value_pair member : root.get_object().value_unsafe()) {
+      if (member.key == "readings" && member.value.is_array()) {
+        locator.EnterRoot();
+        locator.EnterMember(index);
+        found = true;
+        break;
+      }
+      ++index;
+    }
+    if (!found) {  // a single reading: every ordinal is 1
+      std::fill(lines.begin(), lines.end(), locator.LineOfDocument());
+      return lines;
+    }
+  } else {
+    locator.EnterRoot();
+  }
+  // The locator moves forward only: visit the ordinals in increasing order.
+  std::vector<std::size_t> order(ordinals.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return ordinals[a] < ordinals[b]; });
+  for (std::size_t i : order) {
+    if (ordinals[i] > 0) lines[i] = locator.LineOfElement(ordinals[i] - 1);
+  }
+  return lines;
 }
 
 }  // namespace aquawatch

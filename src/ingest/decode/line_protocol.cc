@@ -17,6 +17,9 @@
 #include <system_error>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "core/duration.h"
 #include "ingest/decode/decode.h"
 
 namespace aquawatch {
@@ -115,11 +118,12 @@ class LineParser {
         scratch_(scratch),
         want_message_(want_message) {}
 
-  // Returns true and appends the reading to `out` when the line is valid.
-  bool Parse(ReadingBatch& out);
+  // Returns true and appends the reading to `out` (as from line `line`) when the line is valid.
+  bool Parse(ReadingBatch& out, std::uint32_t line);
 
   std::string_view error_field() const { return error_field_; }
   std::string& error_reason() { return error_reason_; }
+  Limit error_limit() const { return error_limit_; }
 
  private:
   template <typename MakeReason>
@@ -127,6 +131,11 @@ class LineParser {
     error_field_ = field;
     if (want_message_) error_reason_ = make_reason();
     return false;
+  }
+  template <typename MakeReason>
+  bool FailLimit(Limit limit, std::string_view field, MakeReason&& make_reason) {
+    error_limit_ = limit;
+    return Fail(field, make_reason);
   }
 
   // Reads a tag key, tag value or field key from pos_ up to the first unescaped `,` `=` or space.
@@ -138,6 +147,7 @@ class LineParser {
   bool AddField(std::string_view key, bool numeric, double value);
   bool CheckCustomDuplicates();
   bool ParseTimestamp(std::int64_t& time_ns);
+  bool CheckTime(const ReadingLimits& limits, std::int64_t time_ns);
   void SkipSpaces() {
     while (pos_ < n_ && p_[pos_] == ' ') ++pos_;
   }
@@ -156,6 +166,7 @@ class LineParser {
 
   std::string_view error_field_;
   std::string error_reason_;
+  Limit error_limit_ = Limit::kNone;
 };
 
 std::string_view LineParser::Unescape(std::size_t begin, std::size_t end) {
@@ -203,7 +214,7 @@ std::string_view LineParser::ReadName() {
   return Unescape(begin, pos_);
 }
 
-bool LineParser::Parse(ReadingBatch& out) {
+bool LineParser::Parse(ReadingBatch& out, std::uint32_t line) {
   // Measurement: any non-empty text; only `\,` and `\ ` are escapes in it. We do not keep it.
   while (pos_ < n_) {
     char c = p_[pos_];
@@ -227,8 +238,9 @@ bool LineParser::Parse(ReadingBatch& out) {
   std::int64_t time_ns = options_.default_time_ns;
   if (!ParseTimestamp(time_ns)) return false;
   if (numeric_count_ == 0) return Fail("", [] { return std::string("no numeric field"); });
+  if (!CheckTime(options_.limits, time_ns)) return false;
 
-  out.BeginReading(sensor_, time_ns, site_, zone_);
+  out.BeginReading(sensor_, time_ns, site_, zone_, line);
   for (const Field& f : scratch_.fields) {
     if (!f.numeric) continue;
     if (f.id == ParameterId::kCustom) {
@@ -404,8 +416,34 @@ bool LineParser::AddField(std::string_view key, bool numeric, double value) {
     }
     scratch_.names.push_back(key);
   }
-  if (numeric) ++numeric_count_;
+  if (numeric && ++numeric_count_ > options_.limits.max_fields) {
+    // Checked as the fields come, so a line with 100,000 of them costs no more than the limit.
+    return FailLimit(Limit::kFieldsPerLine, "", [&] {
+      return fmt::format("more than {} numeric fields ({})", options_.limits.max_fields,
+                         LimitKey(Limit::kFieldsPerLine));
+    });
+  }
   scratch_.fields.push_back({key, id, numeric, value});
+  return true;
+}
+
+bool LineParser::CheckTime(const ReadingLimits& limits, std::int64_t time_ns) {
+  if (time_ns < limits.min_time_ns) {
+    return FailLimit(Limit::kMinTime, "timestamp", [&] {
+      return fmt::format("time {} is before {} ({}): a probe whose clock was reset?",
+                         FormatRfc3339(time_ns), FormatRfc3339(limits.min_time_ns),
+                         LimitKey(Limit::kMinTime));
+    });
+  }
+  if (time_ns > limits.max_time_ns) {
+    return FailLimit(Limit::kFutureTime, "timestamp", [&] {
+      return fmt::format(
+          "time {} is more than {} ahead of the server clock ({}); check the probe's clock and "
+          "the write's precision",
+          FormatRfc3339(time_ns), FormatDuration(limits.max_future_ns),
+          LimitKey(Limit::kFutureTime));
+    });
+  }
   return true;
 }
 
@@ -500,14 +538,15 @@ DecodeOutcome DecodeLineProtocol(std::string_view text, const LineProtocolOption
     scratch.names.clear();
     bool want_message = errors.size() < kMaxReportedErrors;
     LineParser parser(line, options, scratch, want_message);
-    if (parser.Parse(out)) {
+    if (parser.Parse(out, this_line)) {
       ++outcome.accepted;
       continue;
     }
     ++outcome.rejected;
+    ++outcome.rejected_by_limit[static_cast<int>(parser.error_limit())];
     if (want_message) {
       errors.push_back(DecodeError{this_line, std::string(parser.error_field()),
-                                   std::move(parser.error_reason())});
+                                   std::move(parser.error_reason()), parser.error_limit()});
     }
   }
   // A single huge line must not pin its scratch memory on this thread for good.

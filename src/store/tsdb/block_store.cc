@@ -144,6 +144,8 @@ class RocksBlockStore final : public BlockStore {
 
   Status SyncWal() override { return FromRocks(db_->FlushWAL(true), "syncing the store's WAL"); }
 
+  Status Resume() override { return FromRocks(db_->Resume(), "resuming the store"); }
+
   Result<int> DropBefore(StoreLevel level, std::int64_t cutoff_ns) override {
     const std::int64_t span = options_.partition_span_ns[static_cast<int>(level)];
     // A partition's last chunk may start just before its end and run one chunk span past it

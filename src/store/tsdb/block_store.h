@@ -58,6 +58,9 @@ class BlockStore {
                       const std::function<void(std::int64_t, std::string_view)>& fn) = 0;
   // Makes every write so far durable.
   virtual Status SyncWal() = 0;
+  // After a failed write (e.g. a full disk, which stops RocksDB taking writes): tries to take
+  // writes again. OK when the store is writable.
+  virtual Status Resume() = 0;
   // Drops the partitions of `level` that end at or before `cutoff_ns`; returns how many.
   virtual Result<int> DropBefore(StoreLevel level, std::int64_t cutoff_ns) = 0;
   // Live bytes on disk (SST files plus WAL), for metrics and benchmarks.

@@ -54,17 +54,22 @@ std::int64_t ShardHead::WindowStart(const Series& s, std::int64_t t_ns) const {
   return std::max<std::int64_t>(0, BucketStart(t_ns - offset, options_.chunk_span_ns) + offset);
 }
 
-std::uint16_t ShardHead::NameId(std::string_view parameter) {
+std::uint32_t ShardHead::NameId(std::string_view parameter) {
   auto it = name_ids_.find(parameter);
   if (it != name_ids_.end()) return it->second;
-  auto id = static_cast<std::uint16_t>(names_.size());
+  auto id = static_cast<std::uint32_t>(names_.size());
   names_.emplace_back(parameter);
   name_ids_.emplace(names_.back(), id);
   return id;
 }
 
-const ShardHead::Series* ShardHead::Find(std::uint32_t sensor, std::string_view parameter) const {
+const ShardHead::Series* ShardHead::Find(std::uint32_t sensor, std::string_view parameter,
+                                        std::size_t slot_hint) const {
   if (sensor >= series_.size()) return nullptr;
+  const std::vector<Series>& mine = series_[sensor];
+  if (slot_hint < mine.size() && names_[mine[slot_hint].name] == parameter) {
+    return &mine[slot_hint];
+  }
   auto it = name_ids_.find(parameter);
   if (it == name_ids_.end()) return nullptr;
   for (const Series& s : series_[sensor]) {
@@ -85,7 +90,7 @@ ShardHead::Series& ShardHead::FindOrAdd(std::uint32_t sensor, std::string_view p
   for (Series& s : mine) {
     if (names_[s.name] == parameter) return s;
   }
-  std::uint16_t name = NameId(parameter);
+  std::uint32_t name = NameId(parameter);
   Series& s = series_[sensor].emplace_back();
   s.name = name;
   s.window_start = std::numeric_limits<std::int64_t>::min();
@@ -94,18 +99,46 @@ ShardHead::Series& ShardHead::FindOrAdd(std::uint32_t sensor, std::string_view p
   return s;
 }
 
-bool ShardHead::Accepts(std::uint32_t sensor, std::string_view parameter, std::int64_t t_ns) const {
-  if (t_ns < 0) return false;  // the store keys start at the epoch (docs/format/store.md)
-  const Series* s = Find(sensor, parameter);
-  if (s == nullptr) return true;
+Result<ShardHead::Probe> ShardHead::ProbeSeries(std::uint32_t sensor, std::string_view sensor_id,
+                                                std::string_view parameter, std::int64_t t_ns,
+                                                std::size_t slot_hint) const {
+  Probe probe;
+  const Series* s = Find(sensor, parameter, slot_hint);
+  if (s == nullptr || s->window_offset < 0) {
+    Series fresh;
+    fresh.window_offset = WindowOffsetFor(sensor_id);
+    probe.window_start = WindowStart(fresh, t_ns);
+    if (s == nullptr) return probe;
+  }
+  probe.exists = true;
   if (s->newest_ns != std::numeric_limits<std::int64_t>::min() &&
       t_ns < s->newest_ns - options_.late_window_ns) {
-    return false;
+    probe.too_late = true;
+    return probe;
   }
-  if (s->open && WindowStart(*s, t_ns) == s->window_start && s->writer.size() >= kMaxChunkSamples) {
-    return false;
+  if (s->window_offset >= 0) probe.window_start = WindowStart(*s, t_ns);
+  const std::int64_t window = probe.window_start;
+  if (s->window_start == std::numeric_limits<std::int64_t>::min()) return probe;
+  if (window > s->window_start) return probe;  // a window not begun yet
+  if (window == s->window_start && s->open) {
+    probe.window_samples = s->writer.size();
+    return probe;
   }
-  return true;
+  // A late value for a sealed window (rare): the sealed chunk's header has its count.
+  auto sealed = store_.GetChunk(sensor_id, parameter, window);
+  if (!sealed.ok()) return sealed.status();
+  if (sealed->has_value()) {
+    auto reader = ChunkReader::Open(**sealed);
+    if (reader.ok()) probe.window_samples = reader->size();
+  }
+  return probe;
+}
+
+void ShardHead::Clear() {
+  series_.clear();
+  names_.clear();
+  name_ids_.clear();
+  stats_.series.store(0, std::memory_order_relaxed);
 }
 
 Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
@@ -142,7 +175,7 @@ Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
       Bump(stats_.appended);
       return Status::Ok();
     }
-    if (s.writer.size() >= kMaxChunkSamples) return st;  // full: Accepts() keeps this out
+    if (s.writer.size() >= kMaxChunkSamples) return st;  // full: admission keeps this out
     // Otherwise the value needs more decimals (or none fit): rebuilt below.
     Bump(stats_.appended);
   }

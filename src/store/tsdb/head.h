@@ -71,12 +71,31 @@ class ShardHead {
  public:
   ShardHead(BlockStore& store, const HeadOptions& options);
 
-  // Whether a value at `t_ns` would be taken: not older than the series' newest minus the late
-  // window, and not beyond a full chunk. The shard asks before a reading reaches its log.
-  bool Accepts(std::uint32_t sensor, std::string_view parameter, std::int64_t t_ns) const;
+  // What the head knows of a series before a value at `t_ns` reaches the log (admission).
+  struct Probe {
+    bool exists = false;    // the series has state in the head
+    bool too_late = false;  // older than the series' newest minus the late window
+    // The chunk window that holds t_ns, and the samples already in it (open, sealed or not
+    // begun yet).
+    std::int64_t window_start = 0;
+    std::size_t window_samples = 0;
+  };
+  // `sensor_id` names the series in the block store, for a window that is already sealed;
+  // `slot_hint` as for Append. Errors come from the block store.
+  Result<Probe> ProbeSeries(std::uint32_t sensor, std::string_view sensor_id,
+                            std::string_view parameter, std::int64_t t_ns,
+                            std::size_t slot_hint = 0) const;
+  // Series (parameters) the shard's sensor number `sensor` has.
+  std::size_t SeriesCount(std::uint32_t sensor) const {
+    return sensor < series_.size() ? series_[sensor].size() : 0;
+  }
+
+  // Forgets every series (a shard that drops a damaged checkpoint starts again from nothing).
+  void Clear();
 
   // Stores one value of the shard's sensor number `sensor`. Errors come from the block store;
-  // the head itself never refuses a value that Accepts() allowed.
+  // the head itself never refuses a value that admission allowed (ProbeSeries: not too late,
+  // and its window below kMaxChunkSamples).
   // `slot_hint`: where this parameter probably is among the sensor's series (its position in
   // the reading); a right guess saves the search, a wrong one costs nothing.
   Status Append(std::uint32_t sensor, std::string_view sensor_id, std::string_view parameter,
@@ -107,7 +126,7 @@ class ShardHead {
 
  private:
   struct Series {
-    std::uint16_t name = 0;           // index into names_
+    std::uint32_t name = 0;           // index into names_
     bool open = false;                // whether `writer` holds the chunk of `window_start`
     bool touched = false;             // a value arrived since the last SealIdle
     std::int64_t window_start = 0;    // the open window, or the last one sealed
@@ -119,12 +138,13 @@ class ShardHead {
     ChunkWriter writer{TimeUnit::kMillis};
   };
 
-  std::uint16_t NameId(std::string_view parameter);
+  std::uint32_t NameId(std::string_view parameter);
   // The offset of a new series' windows within the span (0 unless staggered).
   std::int64_t WindowOffsetFor(std::string_view sensor_id) const;
   // The start of the series' window holding `t_ns` (never before the epoch).
   std::int64_t WindowStart(const Series& s, std::int64_t t_ns) const;
-  const Series* Find(std::uint32_t sensor, std::string_view parameter) const;
+  const Series* Find(std::uint32_t sensor, std::string_view parameter,
+                     std::size_t slot_hint = 0) const;
   Series& FindOrAdd(std::uint32_t sensor, std::string_view parameter, std::size_t slot_hint = 0);
   Status Seal(std::string_view sensor_id, Series& s);
   // Puts a sample into the open chunk out of order (late, duplicate, or a finer time unit).
@@ -139,7 +159,7 @@ class ShardHead {
   const HeadOptions options_;
   std::vector<std::vector<Series>> series_;  // by the shard's sensor number
   std::deque<std::string> names_;            // parameter names; deque keeps views stable
-  std::unordered_map<std::string_view, std::uint16_t> name_ids_;
+  std::unordered_map<std::string_view, std::uint32_t> name_ids_;
   std::vector<Sample> scratch_;
   HeadStats stats_;
 };

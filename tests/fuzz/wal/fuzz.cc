@@ -13,9 +13,10 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
   aquawatch::ReadingBatch batch;
-  auto end = aquawatch::ScanShardLogSegment(bytes, [&](std::string_view payload) {
+  auto end = aquawatch::ScanShardLogSegment(bytes, [&](std::string_view payload,
+                                                       aquawatch::LogFormat format) {
     batch.Clear();
-    (void)aquawatch::DecodeBatch(payload, batch);
+    (void)aquawatch::DecodeBatch(payload, batch, format);
     return aquawatch::Status::Ok();
   });
   if (end.ok() && *end > size) __builtin_trap();

@@ -223,7 +223,9 @@ TEST(Checkpoint, PowerCutsLoseNoAcknowledgedReading) {
   EXPECT_GT(cut_with_unacked, 0);  // the cuts did land mid-stream
 }
 
-TEST(Checkpoint, DamageRefusesTheStart) {
+// Strict recovery refuses a damaged checkpoint and names it; the default quarantines it
+// (reliability_test.cc covers that path).
+TEST(Checkpoint, DamageRefusesTheStartInStrictMode) {
   Fixture f;
   AlertManager alerts;
   {
@@ -242,7 +244,9 @@ TEST(Checkpoint, DamageRefusesTheStart) {
     file.put('\x5a');
   }
   MetricsRegistry metrics;
-  auto p = Pipeline::Open(DefaultEnv(), SystemClock(), metrics, alerts, f.options);
+  PipelineOptions strict = f.options;
+  strict.log.strict_recovery = true;
+  auto p = Pipeline::Open(DefaultEnv(), SystemClock(), metrics, alerts, strict);
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), StatusCode::kCorruption);
   EXPECT_NE(p.status().message().find(".ckpt"), std::string::npos) << p.status().message();

@@ -243,13 +243,34 @@ TEST_F(StoreTest, ChunksSwitchToMoreDecimalsOrToXorAndKeepEveryValueExact) {
   EXPECT_EQ(decimal[3].value, 7.153);
 }
 
-TEST_F(StoreTest, LateWindowAndFullChunksAreRefusedUpFront) {
+// What admission asks before a reading reaches the log: too late, new, and how full the window
+// that would take it already is (open, sealed in the block store, or not begun).
+TEST_F(StoreTest, ProbeTellsAdmissionWhatTheHeadWouldRefuse) {
+  auto probe = [&](std::uint32_t s, std::string_view p, std::int64_t t) {
+    auto r = head_->ProbeSeries(s, Id(s), p, t);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : ShardHead::Probe{};
+  };
   ASSERT_TRUE(Append(0, "ph", kDay0 + 2 * kHourNs, 7.0).ok());
-  EXPECT_TRUE(head_->Accepts(0, "ph", kDay0 + kHourNs));
-  EXPECT_FALSE(head_->Accepts(0, "ph", kDay0 + kHourNs - 1));
-  EXPECT_TRUE(head_->Accepts(0, "turbidity_ntu", kDay0));  // a new series takes anything
-  EXPECT_TRUE(head_->Accepts(3, "ph", kDay0));
-  EXPECT_FALSE(head_->Accepts(3, "ph", -1));
+  EXPECT_FALSE(probe(0, "ph", kDay0 + kHourNs).too_late);
+  EXPECT_TRUE(probe(0, "ph", kDay0 + kHourNs - 1).too_late);
+  EXPECT_FALSE(probe(0, "turbidity_ntu", kDay0).exists);  // a new series takes anything
+  EXPECT_FALSE(probe(3, "ph", kDay0).exists);
+  const ShardHead::Probe open = probe(0, "ph", kDay0 + 2 * kHourNs + kSec);
+  EXPECT_TRUE(open.exists);
+  EXPECT_EQ(open.window_samples, 1u);
+  EXPECT_LE(open.window_start, kDay0 + 2 * kHourNs);
+  EXPECT_EQ(probe(0, "ph", kDay0 + 5 * kHourNs).window_samples, 0u);  // not begun
+
+  // Two values in one window, then one in a later window seals it: a late value for the sealed
+  // window finds its count in the block store.
+  ASSERT_TRUE(Append(1, "ph", kDay0 + 10 * kSec, 7.1).ok());
+  ASSERT_TRUE(Append(1, "ph", kDay0 + 20 * kSec, 7.2).ok());
+  const std::int64_t first_window = probe(1, "ph", kDay0 + 10 * kSec).window_start;
+  ASSERT_TRUE(Append(1, "ph", first_window + kHourNs + kSec, 7.3).ok());
+  const ShardHead::Probe sealed = probe(1, "ph", kDay0 + 30 * kSec);
+  EXPECT_EQ(sealed.window_start, first_window);
+  EXPECT_EQ(sealed.window_samples, 2u);
 }
 
 TEST_F(StoreTest, IdleChunksAreSealedAndSurviveReopening) {
@@ -382,7 +403,9 @@ TEST_F(StoreTest, RandomOperationsMatchAModel) {
       std::int64_t t = std::max<std::int64_t>(kDay0, newest[key] - back);
       auto existing = model[key].lower_bound(t);
       if (rng() % 2 && existing != model[key].end()) t = existing->first;  // a duplicate
-      if (!head_->Accepts(sensor, param, t)) continue;
+      auto probe = head_->ProbeSeries(sensor, Id(sensor), param, t);
+      ASSERT_TRUE(probe.ok());
+      if (probe->too_late || probe->window_samples >= kMaxChunkSamples) continue;
       double v = static_cast<double>(rng() % 1000) / 100;
       ASSERT_TRUE(Append(sensor, param, t, v).ok());
       if (model[key].count(t) != 0) ++duplicate_ops;
