@@ -1,14 +1,22 @@
-// MqttListener: subscribes to a broker (Eclipse Paho C++) and ingests every message on the
-// topic filter (default aquawatch/+/readings). A payload is JSON when it starts with `{` or `[`,
-// line protocol otherwise. QoS 1 and a persistent session, so the broker keeps messages while
-// aquawatch is down.
+// MqttListener: subscribes to a broker and ingests every message on the topic filter (default
+// aquawatch/+/readings). A payload is JSON when it starts with `{` or `[`, line protocol
+// otherwise. QoS 1 over a persistent session, so the broker keeps messages while aquawatch is
+// down.
 //
-// Messages are handled one at a time on Paho's callback thread, which waits until the readings
-// are durable (retrying while the shard queues are full): that is the backpressure, since Paho
-// delivers nothing more until the callback returns.
+// A QoS 1 message is acknowledged to the broker (PUBACK) only once its readings are durable in
+// a shard log, or once it is known that none of them can be stored (every line bad or over a
+// limit; those are counted and logged). A crash before that leaves the message with the broker,
+// which delivers it again: MQTT ingestion is at-least-once, and a redelivered reading replaces
+// itself in the store rather than adding a row.
+//
+// Messages are handled one at a time on the subscriber's reader thread, which waits until the
+// readings are durable: that is the backpressure, since nothing more is read from the broker
+// meanwhile. While storage has failed, the same message is retried (with backoff) until it is
+// stored or the listener stops; it is never dropped.
 // Thread-safety: Start/Stop from one thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -33,7 +41,10 @@ class MqttListener {
   static Result<std::unique_ptr<MqttListener>> Start(const MqttListenerOptions& options,
                                                      IngestChannel& channel, Clock& clock);
   virtual ~MqttListener() = default;
-  virtual void Stop() = 0;
+  // Stops taking messages, waits up to `drain` for the one in progress to become durable and be
+  // acknowledged, then disconnects. A message not durable by then is not acknowledged; the
+  // broker delivers it again to the next session. Call before the pipeline stops.
+  virtual void Stop(std::chrono::milliseconds drain = std::chrono::seconds(10)) = 0;
 };
 
 }  // namespace aquawatch

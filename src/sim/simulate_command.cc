@@ -123,8 +123,19 @@ int RunSimulate(const SimulateOptions& o, const std::atomic<bool>& stop) {
     return 1;
   }
 
-  // Timestamps are "now" at speedup 1; ms-aligned because JSON carries milliseconds.
-  const std::int64_t origin = NowNs() / 1'000'000 * 1'000'000;
+  // Timestamps are "now" at speedup 1; ms-aligned because JSON carries milliseconds. Faster
+  // than real time, a run with a duration starts in the past so that it ends at "now": servers
+  // refuse readings dated ahead of their clock (ingest.max_future).
+  std::int64_t origin = NowNs() / 1'000'000 * 1'000'000;
+  if (o.speedup > 1 && o.duration_s > 0) {
+    origin -= static_cast<std::int64_t>(o.duration_s * (o.speedup - 1) * 1e9) / 1'000'000 *
+              1'000'000;
+  } else if (o.speedup > 1) {
+    spdlog::warn(
+        "simulate: --speedup {} without --duration runs ahead of the clock; a server refuses "
+        "readings dated more than ingest.max_future ahead",
+        o.speedup);
+  }
   FleetOptions fo;
   fo.sensors = o.sensors;
   fo.interval_ns = std::max<std::int64_t>(SecondsToNs(o.interval_s), 1'000'000);
@@ -235,7 +246,8 @@ CLI::App* AddSimulateCommand(CLI::App& parent, int* exit_code) {
   cmd->add_option("--labels", opts->labels_file,
                   "Write ground-truth labels (sensor,kind,start_time_ns,end_time_ns) to this CSV");
   cmd->add_option("--seed", opts->seed, "Random seed")->capture_default_str();
-  cmd->add_option("--speedup", opts->speedup, "Simulated time runs this many times faster")
+  cmd->add_option("--speedup", opts->speedup, "Simulated time runs this many times faster; with --duration the run starts in "
+                  "the past so that it ends now")
       ->capture_default_str();
   cmd->add_option("--batch", opts->batch, "At most this many readings per send")
       ->capture_default_str();

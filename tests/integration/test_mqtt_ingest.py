@@ -2,6 +2,7 @@
 AQUAWATCH_TEST_MQTT_PORT), published with the real mosquitto_pub client at QoS 1."""
 
 import os
+import time
 import subprocess
 
 import aqw
@@ -27,7 +28,8 @@ def test_json_and_line_protocol_payloads_over_mqtt(binary):
     try:
         publish(port, "aquawatch/mq-1/readings",
                 '{"readings":[{"sensor":"mq-1","values":{"ph":7.25,"orp_mv":640}}]}')
-        lp = "".join("water,sensor=mq-%d ph=7.%d,turbidity_ntu=0.1 %d\n" % (i, i, 1700000000 + i)
+        now_ns = time.time_ns()
+        lp = "".join("water,sensor=mq-%d ph=7.%d,turbidity_ntu=0.1 %d\n" % (i, i, now_ns - 10**9 + i)
                      for i in range(2, 10))
         publish(port, "aquawatch/gateway-7/readings", "# a gateway's batch\n" + lp +
                 "water,sensor=mq-bad ph=\n")

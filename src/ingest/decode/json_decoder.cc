@@ -533,7 +533,8 @@ std::vector<std::uint32_t> JsonReadingLines(std::string_view text,
   if (root.type() == dom::element_type::OBJECT) {
     std::size_t index = 0;
     bool found = false;
-    for (dom::key_value_pair member : root.get_object().value_unsafe()) {
+    dom::object object = root.get_object().value_unsafe();  // keep it: the loop borrows it
+    for (dom::key_value_pair member : object) {
       if (member.key == "readings" && member.value.is_array()) {
         locator.EnterRoot();
         locator.EnterMember(index);
