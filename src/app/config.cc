@@ -120,6 +120,28 @@ ConfigOption NumberOption(std::string key, std::string help, std::function<Int&(
           [field](const Config& c) { return std::to_string(field(const_cast<Config&>(c))); }};
 }
 
+// A count limit: a number from 1 to `hi`, or "none" for no limit (stored as the type's max).
+ConfigOption CountLimitOption(std::string key, std::string help,
+                              std::function<std::size_t&(Config&)> field, long long hi) {
+  std::string k = key;
+  return {std::move(key), std::move(help) + " (\"none\": no limit)",
+          [field, k, hi](Config& c, const std::string& v) -> Status {
+            if (v == "none") {
+              field(c) = std::numeric_limits<std::size_t>::max();
+              return Status::Ok();
+            }
+            long long n = 0;
+            Status s = ParseInt(k, v, 1, hi, &n);
+            if (s.ok()) field(c) = static_cast<std::size_t>(n);
+            return s;
+          },
+          [field](const Config& c) {
+            std::size_t n = field(const_cast<Config&>(c));
+            return n == std::numeric_limits<std::size_t>::max() ? std::string("none")
+                                                                : std::to_string(n);
+          }};
+}
+
 std::string FormatLimit(double v) {
   if (std::isinf(v) || std::isnan(v)) return "none";
   return fmt::format("{}", v);
@@ -260,10 +282,9 @@ std::vector<ConfigOption> BuildOptions() {
       "store.storage_retry_interval",
       "How often a shard whose storage failed (e.g. a full disk) tries to take writes again",
       [](Config& c) -> std::int64_t& { return c.pipeline.storage_retry_interval_ns; }));
-  o.push_back(NumberOption<std::size_t>(
+  o.push_back(CountLimitOption(
       "ingest.max_fields_per_line", "Numeric fields one line (reading) may carry",
-      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_fields_per_line; }, 1,
-      1 << 16));
+      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_fields_per_line; }, 1ll << 40));
   o.push_back(DurationOption(
       "ingest.max_future",
       "How far ahead of the server clock a reading's time may be; later ones are refused",
@@ -281,17 +302,16 @@ std::vector<ConfigOption> BuildOptions() {
                  return Status::Ok();
                },
                [](const Config& c) { return FormatRfc3339(c.pipeline.limits.min_time_ns); }});
-  o.push_back(NumberOption<std::size_t>(
+  o.push_back(CountLimitOption(
       "ingest.max_parameters_per_sensor", "Distinct parameters (series) one sensor may have",
-      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_parameters_per_sensor; }, 1,
-      1 << 16));
-  o.push_back(NumberOption<std::size_t>(
+      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_parameters_per_sensor; }, 1ll << 40));
+  o.push_back(CountLimitOption(
       "ingest.max_sensors", "Distinct sensors the server takes; new ones past it are refused",
-      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_sensors; }, 1, 1ll << 32));
-  o.push_back(NumberOption<std::size_t>(
+      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_sensors; }, 1ll << 40));
+  o.push_back(CountLimitOption(
       "ingest.max_label_values",
-      "Distinct site, zone and custom field names (counted per shard, summed)",
-      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_label_values; }, 1, 1ll << 32));
+      "Distinct site, zone and custom field names",
+      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_label_values; }, 1ll << 40));
   o.push_back(NumberOption<std::size_t>(
       "store.block_cache_mb", "RocksDB block cache for sealed chunks, in MiB",
       [](Config& c) -> std::size_t& { return c.pipeline.store.block_cache_mb; }, 8, 1 << 20));

@@ -175,7 +175,8 @@ constexpr std::uint8_t kDetectorStateVersion = 6;
 constexpr std::uint16_t kJointFloats = kCanonicalParameterCount * kCanonicalParameterCount;
 
 // Distinct sensors and label values of the whole pipeline, so the limits hold across shards.
-// Each shard adds what it creates; a limit may be passed by what other shards admit meanwhile.
+// Admission reserves what a batch would create before it is logged (compare-and-swap against
+// the limit), so shards admitting at once cannot pass a limit together.
 struct PipelineTotals {
   std::atomic<std::size_t> sensors{0};
   std::atomic<std::size_t> labels{0};
@@ -942,7 +943,7 @@ class Shard {
   struct AdmissionTally {
     std::unordered_set<std::string_view> new_sensors;
     std::unordered_set<std::string_view> new_labels;
-    std::unordered_map<std::string_view, std::vector<std::string_view>> new_series;  // by sensor
+    std::unordered_map<std::string_view, std::unordered_set<std::string_view>> new_series;
     std::unordered_map<std::string, std::size_t> window_samples;  // sensor\0name\0window
     void Reset() {
       new_sensors.clear();
@@ -951,6 +952,23 @@ class Shard {
       window_samples.clear();
     }
   };
+
+  // Adds n to a pipeline-wide count unless that would pass `limit`.
+  static bool Reserve(std::atomic<std::size_t>& count, std::size_t n, std::size_t limit) {
+    if (n == 0) return true;
+    std::size_t now = count.load(std::memory_order_relaxed);
+    do {
+      if (now + n > limit) return false;
+    } while (!count.compare_exchange_weak(now, now + n, std::memory_order_relaxed));
+    return true;
+  }
+
+  // Gives back what admission reserved for the batch and Apply did not create.
+  void ReleaseReservations() {
+    totals_.sensors.fetch_sub(reserved_sensors_, std::memory_order_relaxed);
+    totals_.labels.fetch_sub(reserved_labels_, std::memory_order_relaxed);
+    reserved_sensors_ = reserved_labels_ = 0;
+  }
 
   // Decides reading i of the work; on a refusal records it and returns the limit.
   Result<Limit> AdmitReading(ShardWork& w, std::size_t i) {
@@ -1012,32 +1030,25 @@ class Shard {
     }
     // A new sensor.
     const bool new_sensor = idx == kUnknownSensor && !admission_.new_sensors.contains(sensor);
-    if (new_sensor && totals_.sensors.load(std::memory_order_relaxed) +
-                              admission_.new_sensors.size() >=
-                          limits.max_sensors) {
-      return refuse(Limit::kSensors, "sensor", [&] {
-        return fmt::format("sensor \"{}\" would pass {} ({} distinct sensors)", sensor,
-                           LimitKey(Limit::kSensors), limits.max_sensors);
-      });
-    }
     // New label values: site, zone and the names of new custom series.
     new_labels_.clear();
     auto note_label = [&](std::string_view value, std::uint32_t current) {
       if (value.empty() || (idx != kUnknownSensor && labels_[current] == value)) return;
       if (label_index_.contains(value) || admission_.new_labels.contains(value)) return;
-      if (std::find(new_labels_.begin(), new_labels_.end(), value) == new_labels_.end()) {
-        new_labels_.push_back(value);
-      }
+      new_labels_.push_back(value);  // deduplicated below
     };
     note_label(b.site(i), idx != kUnknownSensor ? sensors_[idx].site : 0);
     note_label(b.zone(i), idx != kUnknownSensor ? sensors_[idx].zone : 0);
     for (std::string_view name : new_names_) {
       if (ParameterFromName(name) == ParameterId::kCustom) note_label(name, 0);
     }
-    if (!new_labels_.empty() &&
-        totals_.labels.load(std::memory_order_relaxed) + admission_.new_labels.size() +
-                new_labels_.size() >
-            limits.max_label_values) {
+    if (new_labels_.size() > 1) {
+      std::sort(new_labels_.begin(), new_labels_.end());
+      new_labels_.erase(std::unique(new_labels_.begin(), new_labels_.end()), new_labels_.end());
+    }
+    if (!new_labels_.empty() && totals_.labels.load(std::memory_order_relaxed) +
+                                        new_labels_.size() >
+                                    limits.max_label_values) {
       return refuse(Limit::kLabelValues, "", [&] {
         return fmt::format("new value \"{}\" would pass {} ({} distinct site, zone and field "
                            "names)",
@@ -1046,15 +1057,12 @@ class Shard {
       });
     }
     // New series of this sensor.
-    std::vector<std::string_view>* pending_series = nullptr;
+    std::unordered_set<std::string_view>* pending_series = nullptr;
     if (!new_names_.empty()) {
       pending_series = &admission_.new_series[sensor];
       std::size_t added = 0;
       for (std::string_view name : new_names_) {
-        if (std::find(pending_series->begin(), pending_series->end(), name) ==
-            pending_series->end()) {
-          ++added;
-        }
+        if (!pending_series->contains(name)) ++added;
       }
       const std::size_t total =
           (idx != kUnknownSensor ? head_.SeriesCount(idx) : 0) + pending_series->size() + added;
@@ -1066,17 +1074,30 @@ class Shard {
         });
       }
     }
+    // Last, the pipeline-wide counts are reserved, so that shards admitting at the same time
+    // cannot pass a limit together. Apply turns a reservation into the sensor or label it
+    // counts for; ReleaseReservations gives back what a failed batch did not create.
+    if (new_sensor && !Reserve(totals_.sensors, 1, limits.max_sensors)) {
+      return refuse(Limit::kSensors, "sensor", [&] {
+        return fmt::format("sensor \"{}\" would pass {} ({} distinct sensors)", sensor,
+                           LimitKey(Limit::kSensors), limits.max_sensors);
+      });
+    }
+    if (!Reserve(totals_.labels, new_labels_.size(), limits.max_label_values)) {
+      if (new_sensor) totals_.sensors.fetch_sub(1, std::memory_order_relaxed);
+      return refuse(Limit::kLabelValues, "", [&] {
+        return fmt::format("new value \"{}\" would pass {} ({} distinct site, zone and field "
+                           "names)",
+                           new_labels_.front(), LimitKey(Limit::kLabelValues),
+                           limits.max_label_values);
+      });
+    }
     // Admitted: what it adds becomes part of the batch's tally.
     tally_undo_.clear();
     if (new_sensor) admission_.new_sensors.insert(sensor);
     for (std::string_view value : new_labels_) admission_.new_labels.insert(value);
     if (pending_series != nullptr) {
-      for (std::string_view name : new_names_) {
-        if (std::find(pending_series->begin(), pending_series->end(), name) ==
-            pending_series->end()) {
-          pending_series->push_back(name);
-        }
-      }
+      pending_series->insert(new_names_.begin(), new_names_.end());
     }
     return Limit::kNone;
   }
@@ -1128,13 +1149,16 @@ class Shard {
     for (ShardWork* w : group) {
       if (!status.ok()) break;
       status = Admit(*w);
-      if (!status.ok() || w->batch.empty()) continue;
-      status = AppendToLog(w->batch, record);
-      if (!status.ok()) break;
-      // Detection runs before the sync so alerts are not delayed by the disk; readings are
-      // acknowledged only after it.
-      std::unique_lock lock(state_mu_);
-      status = Apply(w->batch, w->sensor_index);
+      reserved_sensors_ = admission_.new_sensors.size();
+      reserved_labels_ = admission_.new_labels.size();
+      if (status.ok() && !w->batch.empty()) status = AppendToLog(w->batch, record);
+      if (status.ok() && !w->batch.empty()) {
+        // Detection runs before the sync so alerts are not delayed by the disk; readings are
+        // acknowledged only after it.
+        std::unique_lock lock(state_mu_);
+        status = Apply(w->batch, w->sensor_index);
+      }
+      ReleaseReservations();
     }
     if (!sightings_.empty()) {
       sightings_sink_->OnSightings(sightings_);
@@ -1200,7 +1224,11 @@ class Shard {
     auto idx = static_cast<std::uint32_t>(labels_.size());
     labels_.emplace_back(s);
     label_index_.emplace(labels_.back(), idx);
-    totals_.labels.fetch_add(1, std::memory_order_relaxed);
+    if (reserved_labels_ > 0) {
+      --reserved_labels_;  // admission counted it already
+    } else {
+      totals_.labels.fetch_add(1, std::memory_order_relaxed);
+    }
     return idx;
   }
 
@@ -1214,7 +1242,11 @@ class Shard {
     s.first_seen_ns = arrival_ns;
     s.profile = rule_book_.ProfileOf(id);
     index_by_id_.Insert(ids_.back(), idx);
-    totals_.sensors.fetch_add(1, std::memory_order_relaxed);
+    if (reserved_sensors_ > 0) {
+      --reserved_sensors_;  // admission counted it already
+    } else {
+      totals_.sensors.fetch_add(1, std::memory_order_relaxed);
+    }
     return idx;
   }
 
@@ -1593,6 +1625,9 @@ class Shard {
   SensorIndex index_by_id_{ids_};
   // Scratch for admission (shard thread only).
   AdmissionTally admission_;
+  // What admission reserved in totals_ for the batch being applied (see Reserve).
+  std::size_t reserved_sensors_ = 0;
+  std::size_t reserved_labels_ = 0;
   std::vector<std::size_t> refused_readings_;
   std::vector<std::string_view> new_names_, new_labels_;
   std::vector<std::size_t*> tally_undo_;

@@ -63,38 +63,56 @@ std::uint32_t ShardHead::NameId(std::string_view parameter) {
   return id;
 }
 
+std::ptrdiff_t ShardHead::SlotOf(std::uint32_t sensor, std::uint32_t name) const {
+  const std::vector<Series>& mine = series_[sensor];
+  if (mine.size() > kScanSeries) {
+    auto it = wide_slots_.find(std::uint64_t{sensor} << 32 | name);
+    return it == wide_slots_.end() ? -1 : static_cast<std::ptrdiff_t>(it->second);
+  }
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    if (mine[i].name == name) return static_cast<std::ptrdiff_t>(i);
+  }
+  return -1;
+}
+
 const ShardHead::Series* ShardHead::Find(std::uint32_t sensor, std::string_view parameter,
                                         std::size_t slot_hint) const {
   if (sensor >= series_.size()) return nullptr;
   const std::vector<Series>& mine = series_[sensor];
+  // Readings of a sensor list their parameters in the same order every time.
   if (slot_hint < mine.size() && names_[mine[slot_hint].name] == parameter) {
     return &mine[slot_hint];
   }
   auto it = name_ids_.find(parameter);
   if (it == name_ids_.end()) return nullptr;
-  for (const Series& s : series_[sensor]) {
-    if (s.name == it->second) return &s;
-  }
-  return nullptr;
+  std::ptrdiff_t slot = SlotOf(sensor, it->second);
+  return slot < 0 ? nullptr : &mine[static_cast<std::size_t>(slot)];
 }
 
 ShardHead::Series& ShardHead::FindOrAdd(std::uint32_t sensor, std::string_view parameter,
                                         std::size_t slot_hint) {
   if (sensor >= series_.size()) series_.resize(sensor + 1);
   std::vector<Series>& mine = series_[sensor];
-  // Readings of a sensor list their parameters in the same order every time.
   if (slot_hint < mine.size() && names_[mine[slot_hint].name] == parameter) {
     return mine[slot_hint];
   }
-  // A sensor has a handful of series: comparing names beats hashing the parameter.
-  for (Series& s : mine) {
-    if (names_[s.name] == parameter) return s;
+  const std::uint32_t name = NameId(parameter);
+  if (std::ptrdiff_t slot = SlotOf(sensor, name); slot >= 0) {
+    return mine[static_cast<std::size_t>(slot)];
   }
-  std::uint32_t name = NameId(parameter);
-  Series& s = series_[sensor].emplace_back();
+  Series& s = mine.emplace_back();
   s.name = name;
   s.window_start = std::numeric_limits<std::int64_t>::min();
   s.newest_ns = std::numeric_limits<std::int64_t>::min();
+  if (mine.size() == kScanSeries + 1) {  // from now on this sensor is indexed
+    for (std::size_t i = 0; i < mine.size(); ++i) {
+      wide_slots_.emplace(std::uint64_t{sensor} << 32 | mine[i].name,
+                          static_cast<std::uint32_t>(i));
+    }
+  } else if (mine.size() > kScanSeries + 1) {
+    wide_slots_.emplace(std::uint64_t{sensor} << 32 | name,
+                        static_cast<std::uint32_t>(mine.size() - 1));
+  }
   Bump(stats_.series);
   return s;
 }
@@ -138,6 +156,7 @@ void ShardHead::Clear() {
   series_.clear();
   names_.clear();
   name_ids_.clear();
+  wide_slots_.clear();
   stats_.series.store(0, std::memory_order_relaxed);
 }
 

@@ -139,6 +139,8 @@ class ShardHead {
   };
 
   std::uint32_t NameId(std::string_view parameter);
+  // The slot of the sensor's series with name id `name`, or -1.
+  std::ptrdiff_t SlotOf(std::uint32_t sensor, std::uint32_t name) const;
   // The offset of a new series' windows within the span (0 unless staggered).
   std::int64_t WindowOffsetFor(std::string_view sensor_id) const;
   // The start of the series' window holding `t_ns` (never before the epoch).
@@ -160,6 +162,11 @@ class ShardHead {
   std::vector<std::vector<Series>> series_;  // by the shard's sensor number
   std::deque<std::string> names_;            // parameter names; deque keeps views stable
   std::unordered_map<std::string_view, std::uint32_t> name_ids_;
+  // A sensor's series are found by a scan of its handful of name ids; a sensor with more than
+  // kScanSeries of them (a wide custom payload) is indexed here instead, so adding n series
+  // costs O(n), not O(n^2). Key: sensor << 32 | name id; value: slot in series_[sensor].
+  static constexpr std::size_t kScanSeries = 32;
+  std::unordered_map<std::uint64_t, std::uint32_t> wide_slots_;
   std::vector<Sample> scratch_;
   HeadStats stats_;
 };
