@@ -31,6 +31,8 @@ case "$cmd" in
 listener $mqtt_port 127.0.0.1
 allow_anonymous true
 persistence false
+# Keep every QoS 1 message for a subscriber that is away (the default, 1000, drops the rest).
+max_queued_messages 0
 pid_file $dir/mosquitto.pid
 log_dest file $dir/mosquitto.log
 CONF

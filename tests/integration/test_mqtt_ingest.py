@@ -1,6 +1,7 @@
 """MQTT ingestion through a real Mosquitto broker (started by scripts/test-services.sh, port in
 AQUAWATCH_TEST_MQTT_PORT), published with the real mosquitto_pub client at QoS 1."""
 
+import json
 import os
 import time
 import subprocess
@@ -60,6 +61,48 @@ def test_messages_published_while_down_arrive_after_restart(binary):
         s.cleanup()
 
 
+def test_kill9_loses_no_message_the_broker_delivered(binary):
+    """QoS 1 messages are acknowledged to the broker only once durable: kill -9 mid-stream, and
+    every message the broker took from the publisher is stored exactly once after a restart."""
+    port = broker_port()
+    client_id = "aquawatch-it-kill9-%d" % os.getpid()
+    s = aqw.Server(binary, extra=["--mqtt-broker", "tcp://127.0.0.1:" + port,
+                                  "--mqtt-client-id", client_id]).start()
+    try:
+        sensors, per_sensor = 10, 300
+        t0 = time.time_ns() - 10**9 * per_sensor
+        lines = ["water,sensor=mk-%d ph=7.%d %d" % (m % sensors, m % 10, t0 + (m // sensors) * 10**9)
+                 for m in range(sensors * per_sensor)]
+        pub = subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-l",
+                                "-t", "aquawatch/kill9/readings", "-i", "pub-%d" % os.getpid()],
+                               stdin=subprocess.PIPE)
+        pub.stdin.write(("\n".join(lines) + "\n").encode())
+        pub.stdin.close()
+        aqw.wait_for(lambda: s.metric("aquawatch_readings_accepted_total", 'listener="mqtt"') >= 300,
+                     timeout=60, what="300 mqtt readings before the kill")
+        before_kill = s.metric("aquawatch_readings_accepted_total", 'listener="mqtt"')
+        s.kill9()  # mid-stream: the publisher is still sending
+        assert pub.wait(timeout=120) == 0  # every message is with the broker now
+        s.start()
+        def stored():
+            n = 0
+            for i in range(sensors):
+                status, _, data = s.request(
+                    "GET", "/api/v1/sensors/mk-%d/readings?parameter=ph&from=%d&to=%d"
+                    % (i, t0 // 10**6 - 1, t0 // 10**6 + per_sensor * 1000 + 1))
+                if status == 200:
+                    n += len(json.loads(data)["series"][0]["points"])
+            return n
+        aqw.wait_for(lambda: stored() >= len(lines), timeout=120,
+                     what="all %d published readings stored" % len(lines))
+        assert stored() == len(lines)  # none twice: a redelivery replaces itself
+        print("  %d QoS 1 messages, kill -9 after %d, all stored once" % (len(lines), before_kill))
+        s.stop()
+    finally:
+        s.cleanup()
+
+
 if __name__ == "__main__":
     aqw.run([test_json_and_line_protocol_payloads_over_mqtt,
-             test_messages_published_while_down_arrive_after_restart])
+             test_messages_published_while_down_arrive_after_restart,
+             test_kill9_loses_no_message_the_broker_delivered])
