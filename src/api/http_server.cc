@@ -10,6 +10,7 @@
 
 #include "api/alert_json.h"
 #include "api/json_writer.h"
+#include "core/live_set.h"
 
 namespace aquawatch {
 namespace {
@@ -289,14 +290,42 @@ void SplitTarget(std::string_view target, HttpRequest& r) {
   }
 }
 
+class HttpSession;
+
+// What the sessions of one server share; sessions hold it, as they can outlive the server until
+// the io_context stops.
+struct HttpSessions {
+  LiveSet<HttpSession> live;
+  std::atomic<bool> draining{false};
+};
+
+// How long a draining server waits for a request that has not begun to arrive.
+constexpr auto kDrainingReadTimeout = std::chrono::milliseconds(500);
+
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket&& socket, const HttpServerOptions& options, HttpHandler& handler,
-              StreamHubImpl& hub)
-      : stream_(std::move(socket)), options_(options), handler_(handler), hub_(hub) {}
+              StreamHubImpl& hub, std::shared_ptr<HttpSessions> sessions)
+      : stream_(std::move(socket)),
+        options_(options),
+        handler_(handler),
+        hub_(hub),
+        sessions_(std::move(sessions)) {}
+  ~HttpSession() { sessions_->live.Remove(this); }
 
   void Run() {
+    sessions_->live.Add(shared_from_this());
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoRead(); });
+  }
+
+  // Shutdown: a request being read or handled is still answered (with Connection: close); an
+  // idle keep-alive connection is closed now.
+  void Finish() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->reading_ && !self->parser_->got_some() && self->buffer_.size() == 0) {
+        self->stream_.cancel();
+      }
+    });
   }
 
  private:
@@ -304,13 +333,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(64 * 1024);
-    stream_.expires_after(std::chrono::seconds(120));
+    stream_.expires_after(sessions_->draining ? std::chrono::milliseconds(kDrainingReadTimeout)
+                                              : std::chrono::milliseconds(120'000));
+    reading_ = true;
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
+    reading_ = false;
     if (ec == http::error::end_of_stream || ec == beast::error::timeout) return Close();
     if (ec == http::error::body_limit) {
       return WriteSimple(413,
@@ -363,7 +395,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (!r.body.empty() || r.status != 204) res->set(http::field::content_type, r.content_type);
     for (const auto& [k, v] : r.headers) res->set(k, v);
     res->body() = std::move(r.body);
-    res->keep_alive(keep_alive_);
+    res->keep_alive(keep_alive_ && !sessions_->draining);
     res->prepare_payload();
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
@@ -384,8 +416,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const HttpServerOptions& options_;
   HttpHandler& handler_;
   StreamHubImpl& hub_;
+  std::shared_ptr<HttpSessions> sessions_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
+  bool reading_ = false;  // waiting for a request; on the session's strand
 };
 
 class HttpServerImpl final : public HttpServer {
@@ -420,10 +454,18 @@ class HttpServerImpl final : public HttpServer {
   std::uint16_t port() const override { return port_; }
 
   void Stop() override {
+    sessions_->draining = true;
     net::post(acceptor_.get_executor(), [this] {
       beast::error_code ec;
       acceptor_.close(ec);
     });
+    for (const auto& s : sessions_->live.Snapshot()) s->Finish();
+  }
+
+  std::size_t Drain(std::chrono::milliseconds timeout) override {
+    // A session accepted just before the acceptor closed joins after the first sweep.
+    for (const auto& s : sessions_->live.Snapshot()) s->Finish();
+    return sessions_->live.WaitEmpty(timeout);
   }
 
  private:
@@ -435,7 +477,7 @@ class HttpServerImpl final : public HttpServer {
       } else {
         beast::error_code ignored;
         s.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<HttpSession>(std::move(s), options_, handler_, hub_)->Run();
+        std::make_shared<HttpSession>(std::move(s), options_, handler_, hub_, sessions_)->Run();
       }
       if (acceptor_.is_open()) DoAccept();
     });
@@ -447,6 +489,7 @@ class HttpServerImpl final : public HttpServer {
   HttpHandler& handler_;
   StreamHubImpl& hub_;
   std::uint16_t port_ = 0;
+  std::shared_ptr<HttpSessions> sessions_ = std::make_shared<HttpSessions>();
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 // Thread-safety: Start/Stop from one thread; the hub's listener methods from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,8 +47,12 @@ class HttpServer {
                                                    HttpHandler& handler, StreamHub& hub);
   virtual ~HttpServer() = default;
   virtual std::uint16_t port() const = 0;
-  // Stops accepting new connections.
+  // Stops accepting; requests already arriving are still answered, with Connection: close, and
+  // idle keep-alive connections are closed.
   virtual void Stop() = 0;
+  // After Stop: waits until every request taken has been answered and its connection closed, or
+  // `timeout`; returns how many connections are left. WebSocket sessions are the hub's.
+  virtual std::size_t Drain(std::chrono::milliseconds timeout) = 0;
 };
 
 }  // namespace aquawatch

@@ -60,6 +60,9 @@ Status LoadRulesFromCatalog(const Catalog& catalog, PipelineOptions& options) {
 
 }  // namespace
 
+// How long shutdown waits for each input to finish what it has taken.
+constexpr std::chrono::milliseconds kShutdownDrain{10'000};
+
 int RunServe(const Config& config) {
   Env& env = DefaultEnv();
   Clock& clock = SystemClock();
@@ -187,10 +190,17 @@ int RunServe(const Config& config) {
   int sig = stop_signal.get_future().get();
   spdlog::info("signal {}: shutting down", sig);
 
-  // Stop input first, then drain what was taken, then close the outputs.
+  // Stop input first; answer every request already taken while the shards still run; then stop
+  // the shards (they finish their queues, sync and checkpoint); then close the outputs.
   (*http)->Stop();
   if (tcp) tcp->Stop();
-  if (mqtt) mqtt->Stop();
+  if (mqtt) mqtt->Stop(kShutdownDrain);
+  std::size_t http_left = (*http)->Drain(kShutdownDrain);
+  std::size_t tcp_left = tcp ? tcp->Drain(kShutdownDrain) : 0;
+  if (http_left + tcp_left > 0) {
+    spdlog::warn("shutdown: {} http and {} tcp connections still busy after {} s; closing them",
+                 http_left, tcp_left, kShutdownDrain.count() / 1000);
+  }
   pipeline->Stop();
   feeder.Stop();  // writes the last sightings
   hub->CloseAll();

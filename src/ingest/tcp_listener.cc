@@ -6,6 +6,8 @@
 #include <boost/asio.hpp>
 #include <cstring>
 
+#include "core/live_set.h"
+
 namespace aquawatch {
 namespace {
 
@@ -15,18 +17,38 @@ using tcp = net::ip::tcp;
 class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
  public:
   TcpConnection(tcp::socket socket, const TcpListenerOptions& options, IngestChannel& channel,
-                Clock& clock)
-      : socket_(std::move(socket)),
+                Clock& clock, std::shared_ptr<LiveSet<TcpConnection>> live)
+      : live_(std::move(live)),
+        socket_(std::move(socket)),
         retry_timer_(socket_.get_executor()),
         options_(options),
         channel_(channel),
         clock_(clock),
         buffer_(options.read_buffer_bytes, '\0') {}
 
-  void Start() { DoRead(); }
+  ~TcpConnection() { live_->Remove(this); }
+
+  void Start() {
+    live_->Add(shared_from_this());
+    DoRead();
+  }
+
+  // Shutdown: stop reading; the batch in hand, if any, is still handed to the pipeline.
+  void Finish() {
+    net::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->finishing_ = true;
+      if (!self->submitting_) self->CloseSocket();
+    });
+  }
 
  private:
+  void CloseSocket() {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+
   void DoRead() {
+    if (finishing_) return CloseSocket();
     socket_.async_read_some(net::buffer(buffer_.data() + filled_, buffer_.size() - filled_),
                             [self = shared_from_this()](boost::system::error_code ec,
                                                         std::size_t n) { self->OnRead(ec, n); });
@@ -91,16 +113,18 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
 
   // Holds the socket unread until the pipeline takes the batch: that is the backpressure.
   void TrySubmit() {
+    submitting_ = true;
     Status s = channel_.Submit(batch_, [](const WriteResult&) {});
     if (s.ok()) {
+      submitting_ = false;
       batch_.Clear();
       if (!closing_) DoRead();
       return;
     }
     if (!channel_.pipeline().Healthy()) {
       spdlog::error("{}: closing connection: {}", channel_.name(), s.message());
-      boost::system::error_code ignored;
-      socket_.close(ignored);
+      submitting_ = false;
+      CloseSocket();
       return;
     }
     retry_timer_.expires_after(std::chrono::milliseconds(2));
@@ -109,6 +133,8 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     });
   }
 
+  // Shared: pending handlers, and so connections, can outlive the listener until io stops.
+  std::shared_ptr<LiveSet<TcpConnection>> live_;
   tcp::socket socket_;
   net::steady_timer retry_timer_;
   const TcpListenerOptions& options_;
@@ -119,6 +145,9 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   std::uint32_t next_line_ = 1;  // line number of the buffer's first line, per connection
   bool discarding_ = false;
   bool closing_ = false;
+  // Touched only on the connection's strand.
+  bool submitting_ = false;  // a decoded batch waits for room in the pipeline
+  bool finishing_ = false;   // the listener is stopping: read no more
   ReadingBatch batch_;
   std::vector<DecodeError> errors_;
 };
@@ -160,6 +189,13 @@ class TcpListenerImpl final : public TcpListener {
       boost::system::error_code ec;
       acceptor_.close(ec);
     });
+    for (const auto& c : live_->Snapshot()) c->Finish();
+  }
+
+  std::size_t Drain(std::chrono::milliseconds timeout) override {
+    // A connection accepted just before the acceptor closed joins after the first sweep.
+    for (const auto& c : live_->Snapshot()) c->Finish();
+    return live_->WaitEmpty(timeout);
   }
 
  private:
@@ -168,7 +204,8 @@ class TcpListenerImpl final : public TcpListener {
         net::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
           if (ec == net::error::operation_aborted) return;
           if (!ec) {
-            std::make_shared<TcpConnection>(std::move(socket), options_, channel_, clock_)->Start();
+            std::make_shared<TcpConnection>(std::move(socket), options_, channel_, clock_, live_)
+                ->Start();
           }
           if (acceptor_.is_open()) DoAccept();
         });
@@ -180,6 +217,7 @@ class TcpListenerImpl final : public TcpListener {
   IngestChannel& channel_;
   Clock& clock_;
   std::uint16_t port_ = 0;
+  std::shared_ptr<LiveSet<TcpConnection>> live_ = std::make_shared<LiveSet<TcpConnection>>();
 };
 
 }  // namespace

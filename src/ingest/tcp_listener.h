@@ -6,6 +6,7 @@
 // Thread-safety: Start/Stop from one thread; connections run on the io_context's threads.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -35,7 +36,10 @@ class TcpListener {
                                                     IngestChannel& channel, Clock& clock);
   virtual ~TcpListener() = default;
   virtual std::uint16_t port() const = 0;
+  // Stops accepting and reading; each connection still hands the batch it holds to the pipeline.
   virtual void Stop() = 0;
+  // After Stop: waits until every connection is closed, or `timeout`; returns how many are left.
+  virtual std::size_t Drain(std::chrono::milliseconds timeout) = 0;
 };
 
 }  // namespace aquawatch
