@@ -124,6 +124,18 @@ int RunServe(const Config& config) {
                            [rec] { return static_cast<double>(rec.checkpoint_sensors); });
   metrics.AddCallbackGauge("aquawatch_recovery_readings", "Readings replayed at the last start", "",
                            [rec] { return static_cast<double>(rec.readings); });
+  metrics.AddCallbackGauge("aquawatch_recovery_torn_bytes",
+                           "Bytes of unacknowledged torn log tail cut at the last start", "",
+                           [rec] { return static_cast<double>(rec.truncated_bytes); });
+  metrics.AddCallbackGauge("aquawatch_recovery_quarantined_records",
+                           "Damaged log records moved to quarantine/ at the last start", "",
+                           [rec] { return static_cast<double>(rec.quarantined_records); });
+  metrics.AddCallbackGauge("aquawatch_recovery_quarantined_bytes",
+                           "Bytes of damaged log moved to quarantine/ at the last start", "",
+                           [rec] { return static_cast<double>(rec.quarantined_bytes); });
+  metrics.AddCallbackGauge("aquawatch_recovery_quarantined_checkpoints",
+                           "Damaged checkpoints moved to quarantine/ at the last start", "",
+                           [rec] { return static_cast<double>(rec.quarantined_checkpoints); });
 
   // The io_context outlives everything that owns sockets (WebSocket sessions live in the hub), so
   // it is created first and destroyed last.

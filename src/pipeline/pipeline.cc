@@ -341,7 +341,7 @@ class Shard {
       if (log_failed != nullptr) *log_failed = true;
       return segment.status();
     }
-    Status st = store_.SyncWal();
+    Status st = store_.MakeDurable();
     if (!st.ok()) return st;
     const std::string name = CheckpointName(*segment);
     auto writer = CheckpointWriter::Create(env_, Dir(), name);
@@ -854,8 +854,9 @@ class Shard {
     metrics_.checkpoint_failures->Add();
     const std::int64_t retry = options_.store.checkpoint_retry_interval_ns;
     next_checkpoint_attempt_ns_ = mono + retry;
-    spdlog::warn("shard {}: checkpoint failed; the log stays until one succeeds (next try in {}): {}",
-                 index_, FormatDuration(retry), s.ToString());
+    spdlog::warn(
+        "shard {}: checkpoint failed; the log stays until one succeeds (next try in {}): {}",
+        index_, FormatDuration(retry), s.ToString());
   }
 
   // After a storage failure, tries every storage_retry_interval to go on: the log is cut back
@@ -883,7 +884,8 @@ class Shard {
     }
     failed_.store(false, std::memory_order_release);
     metrics_.storage_recoveries->Add();
-    spdlog::warn("shard {}: storage works again; taking writes", index_);
+    recovered_mono_ns_ = mono;
+    if (relapses_ == 0) spdlog::warn("shard {}: storage works again; taking writes", index_);
   }
 
   // Seals the open chunks of series that had no reading for a whole maintenance interval, so
@@ -1046,14 +1048,14 @@ class Shard {
       std::sort(new_labels_.begin(), new_labels_.end());
       new_labels_.erase(std::unique(new_labels_.begin(), new_labels_.end()), new_labels_.end());
     }
-    if (!new_labels_.empty() && totals_.labels.load(std::memory_order_relaxed) +
-                                        new_labels_.size() >
-                                    limits.max_label_values) {
+    if (!new_labels_.empty() &&
+        totals_.labels.load(std::memory_order_relaxed) + new_labels_.size() >
+            limits.max_label_values) {
       return refuse(Limit::kLabelValues, "", [&] {
-        return fmt::format("new value \"{}\" would pass {} ({} distinct site, zone and field "
-                           "names)",
-                           new_labels_.front(), LimitKey(Limit::kLabelValues),
-                           limits.max_label_values);
+        return fmt::format(
+            "new value \"{}\" would pass {} ({} distinct site, zone and field "
+            "names)",
+            new_labels_.front(), LimitKey(Limit::kLabelValues), limits.max_label_values);
       });
     }
     // New series of this sensor.
@@ -1086,10 +1088,10 @@ class Shard {
     if (!Reserve(totals_.labels, new_labels_.size(), limits.max_label_values)) {
       if (new_sensor) totals_.sensors.fetch_sub(1, std::memory_order_relaxed);
       return refuse(Limit::kLabelValues, "", [&] {
-        return fmt::format("new value \"{}\" would pass {} ({} distinct site, zone and field "
-                           "names)",
-                           new_labels_.front(), LimitKey(Limit::kLabelValues),
-                           limits.max_label_values);
+        return fmt::format(
+            "new value \"{}\" would pass {} ({} distinct site, zone and field "
+            "names)",
+            new_labels_.front(), LimitKey(Limit::kLabelValues), limits.max_label_values);
       });
     }
     // Admitted: what it adds becomes part of the batch's tally.
@@ -1127,8 +1129,19 @@ class Shard {
   // MaybeRecoverStorage has cut the log back to what is.
   void Fail(const Status& status) {
     if (Failed()) return;
-    spdlog::error("shard {}: storage failed; writes get 503 until it recovers (tried every {} ms): {}",
-                  index_, options_.storage_retry_interval_ns / 1'000'000, status.ToString());
+    // A disk that is still full fails the first write after each recovery: say so once a
+    // minute, not on every retry.
+    const std::int64_t mono = clock_.MonotonicNs();
+    const bool relapse = mono - recovered_mono_ns_ < 10 * options_.storage_retry_interval_ns;
+    relapses_ = relapse ? relapses_ + 1 : 0;
+    if (relapses_ == 0) {
+      spdlog::error(
+          "shard {}: storage failed; writes get 503 until it recovers (tried every {} ms): {}",
+          index_, options_.storage_retry_interval_ns / 1'000'000, status.ToString());
+    } else if (relapses_ % 60 == 1) {
+      spdlog::error("shard {}: storage failed again right after recovering ({} times): {}", index_,
+                    relapses_, status.ToString());
+    }
     {
       std::lock_guard lock(failure_mu_);
       failure_ = status.ToString();
@@ -1144,7 +1157,8 @@ class Shard {
   // unsynced_ for SyncAndAcknowledge.
   void WriteAndApply(const std::vector<ShardWork*>& group, std::size_t readings,
                      std::string& record) {
-    Status status = Failed() ? Status::Unavailable("storage has failed; see the log") : Status::Ok();
+    Status status =
+        Failed() ? Status::Unavailable("storage has failed; see the log") : Status::Ok();
     if (status.ok()) status = unsynced_status_;
     for (ShardWork* w : group) {
       if (!status.ok()) break;
@@ -1610,8 +1624,10 @@ class Shard {
   std::int64_t next_checkpoint_attempt_ns_ = 0;
   std::int64_t next_recovery_mono_ns_ = 0;
   std::uint64_t recovery_attempts_ = 0;
-  std::size_t offline_cursor_ = 0;  // next sensor the offline sweep visits
-  std::int64_t started_ns_ = 0;     // wall-clock start of the shard thread
+  std::int64_t recovered_mono_ns_ = INT64_MIN / 2;  // last recovery from a storage failure
+  std::uint64_t relapses_ = 0;                      // failures each soon after a recovery, in a row
+  std::size_t offline_cursor_ = 0;                  // next sensor the offline sweep visits
+  std::int64_t started_ns_ = 0;                     // wall-clock start of the shard thread
   // Checkpoints (shard thread only).
   std::uint64_t checkpoint_segment_ = 0;  // first log segment after the newest checkpoint
   std::uint64_t checkpoint_log_bytes_ = 0;

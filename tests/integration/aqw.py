@@ -211,18 +211,31 @@ class WebSocket:
         self.sock.close()
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run on this machine (the message says why)."""
+
+
+SKIP_EXIT_CODE = 77  # ctest's SKIP_RETURN_CODE for the integration tests
+
+
 def run(tests):
-    """Runs test functions in order; prints a summary line; exits non-zero on failure."""
+    """Runs test functions in order; prints a summary line; exits non-zero on failure, or with
+    SKIP_EXIT_CODE when every test was skipped."""
     args = parse_args()
-    passed = failed = 0
+    passed = failed = skipped = 0
     for t in tests:
         start = time.time()
         try:
             t(args.binary)
             passed += 1
             print("PASS %s (%.1f s)" % (t.__name__, time.time() - start), flush=True)
+        except Skip as e:
+            skipped += 1
+            print("SKIP %s: %s" % (t.__name__, e), flush=True)
         except Exception as e:  # noqa: BLE001 - report every failure and go on
             failed += 1
             print("FAIL %s: %s: %s" % (t.__name__, type(e).__name__, e), flush=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    if failed:
+        sys.exit(1)
+    sys.exit(SKIP_EXIT_CODE if skipped and not passed else 0)

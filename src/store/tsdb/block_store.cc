@@ -3,14 +3,20 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 
 namespace aquawatch {
 namespace {
@@ -54,6 +60,32 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return Status::IoError(fmt::format("{}: {}", what, s.ToString()));
 }
 
+// RocksDB's own messages, in our log instead of its LOG file. The file was a hazard: on a full
+// disk its writer fails once, and the next message aborts the process (Debian's RocksDB 7.8 is
+// built with assertions; WritableFileWriter::AssertFalseAndGetStatusForPrevError).
+class SpdlogRocksLogger final : public rocksdb::Logger {
+ public:
+  explicit SpdlogRocksLogger(std::string dir)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), dir_(std::move(dir)) {}
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buf[1024];
+    std::vsnprintf(buf, sizeof buf, format, ap);
+    const auto spd = level >= rocksdb::InfoLogLevel::ERROR_LEVEL  ? spdlog::level::err
+                     : level >= rocksdb::InfoLogLevel::WARN_LEVEL ? spdlog::level::warn
+                                                                  : spdlog::level::info;
+    spdlog::log(spd, "store {}: rocksdb: {}", dir_, buf);
+  }
+
+ private:
+  const std::string dir_;
+};
+
 class RocksBlockStore final : public BlockStore {
  public:
   RocksBlockStore(const BlockStoreOptions& options, std::unique_ptr<rocksdb::DB> db,
@@ -78,7 +110,9 @@ class RocksBlockStore final : public BlockStore {
     // replays nothing: the store's files are then its settled size.
     rocksdb::FlushOptions flush;
     flush.wait = true;
-    for (auto* h : handles_) (void)db_->Flush(flush, h);
+    if (!failed_.load()) {
+      for (auto* h : handles_) (void)db_->Flush(flush, h);
+    }
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
   }
 
@@ -93,9 +127,8 @@ class RocksBlockStore final : public BlockStore {
     put(StoreLevel::kRaw, c.chunk);
     put(StoreLevel::kRollup1m, c.rollup_1m);
     put(StoreLevel::kRollup1h, c.rollup_1h);
-    rocksdb::WriteOptions wo;
-    wo.sync = false;  // durability comes from the shard log until SyncWal (see header)
-    return FromRocks(db_->Write(wo, &batch), "writing a sealed chunk");
+    if (Status failed = FailedStatus(); !failed.ok()) return failed;
+    return Check(FromRocks(db_->Write(NoWal(), &batch), "writing a sealed chunk"));
   }
 
   Result<std::optional<std::string>> GetChunk(std::string_view sensor, std::string_view parameter,
@@ -142,9 +175,22 @@ class RocksBlockStore final : public BlockStore {
     return Status::Ok();
   }
 
-  Status SyncWal() override { return FromRocks(db_->FlushWAL(true), "syncing the store's WAL"); }
+  Status MakeDurable() override {
+    if (Status failed = FailedStatus(); !failed.ok()) return failed;
+    rocksdb::FlushOptions flush;
+    flush.wait = true;
+    return Check(FromRocks(db_->Flush(flush, handles_), "flushing the store"));
+  }
 
-  Status Resume() override { return FromRocks(db_->Resume(), "resuming the store"); }
+  Status Resume() override {
+    std::lock_guard lock(failure_mu_);
+    if (!failed_.load()) return Status::Ok();
+    Status s = FromRocks(db_->Resume(), "resuming the store");
+    if (!s.ok()) return s;
+    failed_.store(false);
+    failure_ = Status::Ok();
+    return Status::Ok();
+  }
 
   Result<int> DropBefore(StoreLevel level, std::int64_t cutoff_ns) override {
     const std::int64_t span = options_.partition_span_ns[static_cast<int>(level)];
@@ -157,12 +203,13 @@ class RocksBlockStore final : public BlockStore {
     const auto end = static_cast<std::uint32_t>(cutoff_ns / span);
     std::string lo = PartitionKey(0), hi = PartitionKey(end);
     rocksdb::Slice b(lo), e(hi);
+    if (Status failed = FailedStatus(); !failed.ok()) return failed;
     // Whole files first (free), then a range tombstone for what shares files with live data.
     Status s = FromRocks(rocksdb::DeleteFilesInRange(db_.get(), Family(level), &b, &e, false),
                          "dropping old store files");
     if (!s.ok()) return s;
-    s = FromRocks(db_->DeleteRange(rocksdb::WriteOptions(), Family(level), b, e),
-                  "dropping old store partitions");
+    s = Check(
+        FromRocks(db_->DeleteRange(NoWal(), Family(level), b, e), "dropping old store partitions"));
     if (!s.ok()) return s;
     const int l = static_cast<int>(level);
     const std::uint32_t had = first_partition_[l].load();
@@ -204,6 +251,36 @@ class RocksBlockStore final : public BlockStore {
   }
 
  private:
+  // The store writes no WAL of its own: the shard logs already hold every reading of a chunk
+  // not yet flushed (see the header), so RocksDB's WAL would write everything twice. It also
+  // keeps the store off a RocksDB 7.8 path that aborts the process (Debian builds it with
+  // assertions): a WAL file writer that failed once, e.g. on a full disk, is used again by the
+  // next write (WritableFileWriter::AssertFalseAndGetStatusForPrevError).
+  static rocksdb::WriteOptions NoWal() {
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    return wo;
+  }
+
+  // After the first failed write the store leaves RocksDB's write path alone until Resume() has
+  // recovered it. Shard threads share the store.
+  Status FailedStatus() {
+    if (!failed_.load()) return Status::Ok();
+    std::lock_guard lock(failure_mu_);
+    return failure_.ok() ? Status::Ok()
+                         : Status::IoError("store not writable since: " + failure_.message());
+  }
+
+  Status Check(Status s) {
+    if (s.ok()) return s;
+    std::lock_guard lock(failure_mu_);
+    if (!failed_.load()) {
+      failure_ = s;
+      failed_.store(true);
+    }
+    return s;
+  }
+
   rocksdb::ColumnFamilyHandle* Family(StoreLevel level) {
     return handles_[1 + static_cast<int>(level)];
   }
@@ -231,6 +308,9 @@ class RocksBlockStore final : public BlockStore {
   // [first, last] partitions that may hold data; first > last when empty.
   std::atomic<std::uint32_t> first_partition_[kStoreLevels] = {~0u, ~0u, ~0u};
   std::atomic<std::uint32_t> last_partition_[kStoreLevels] = {0, 0, 0};
+  std::mutex failure_mu_;  // guards failure_; serialises Resume
+  std::atomic<bool> failed_{false};
+  Status failure_;  // the first failed write since the last Resume
 };
 
 }  // namespace
@@ -243,10 +323,7 @@ Result<std::unique_ptr<BlockStore>> BlockStore::Open(const std::string& dir,
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
-  db_options.keep_log_file_num = 4;
-  // RocksDB's WAL holds every unflushed write a second time; past this size it flushes the
-  // oldest memtables so the WAL (and the disk it takes) stays bounded.
-  db_options.max_total_wal_size = 128u << 20;
+  db_options.info_log = std::make_shared<SpdlogRocksLogger>(dir);
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
@@ -270,8 +347,9 @@ Result<std::unique_ptr<BlockStore>> BlockStore::Open(const std::string& dir,
   std::string format;
   s = db->Get(rocksdb::ReadOptions(), handles[0], "format", &format);
   if (s.IsNotFound()) {
-    s = db->Put(rocksdb::WriteOptions(), handles[0], "format", kFormat);
-    if (s.ok()) s = db->FlushWAL(true);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;  // the only write that goes through RocksDB's WAL: one record, once
+    s = db->Put(wo, handles[0], "format", kFormat);
     if (!s.ok()) format = "";
   } else if (s.ok() && format != kFormat) {
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h);

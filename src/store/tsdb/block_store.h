@@ -2,8 +2,8 @@
 //
 // Layout: docs/format/store.md. Keys are partition (time) first, then sensor, parameter and
 // chunk start, so one series is a contiguous range inside each partition and retention drops
-// whole partitions. Writes are not synced one by one: the shard log still holds every reading of
-// a sealed chunk until a checkpoint, which calls SyncWal() first.
+// whole partitions. Writes skip RocksDB's WAL and are not synced: the shard log still holds
+// every reading of a sealed chunk until a checkpoint, which calls MakeDurable() first.
 // Thread-safety: every method may be called from any thread (RocksDB is thread-safe); each series
 // must be written by one thread only.
 #pragma once
@@ -56,8 +56,8 @@ class BlockStore {
   virtual Status Scan(StoreLevel level, std::string_view sensor, std::string_view parameter,
                       std::int64_t from_ns, std::int64_t to_ns,
                       const std::function<void(std::int64_t, std::string_view)>& fn) = 0;
-  // Makes every write so far durable.
-  virtual Status SyncWal() = 0;
+  // Makes every write so far durable (flushes the memtables to synced files).
+  virtual Status MakeDurable() = 0;
   // After a failed write (e.g. a full disk, which stops RocksDB taking writes): tries to take
   // writes again. OK when the store is writable.
   virtual Status Resume() = 0;

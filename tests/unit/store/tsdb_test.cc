@@ -285,7 +285,7 @@ TEST_F(StoreTest, IdleChunksAreSealedAndSurviveReopening) {
   // A late reading for the sealed window rewrites it; a later one opens a new window.
   ASSERT_TRUE(Append(0, "ph", kDay0 + 6 * kSec, 7.5).ok());
   ASSERT_TRUE(Append(0, "ph", kDay0 + 25 * kMinuteNs, 7.75).ok());
-  ASSERT_TRUE(store_->SyncWal().ok());
+  ASSERT_TRUE(store_->MakeDurable().ok());
   head_.reset();
   Open();
   auto all = Read(0, "ph", kDay0, kDay0 + kHourNs);
@@ -424,7 +424,7 @@ TEST_F(StoreTest, RandomOperationsMatchAModel) {
       head_->ForEachSeries([&](std::uint32_t sensor, const SeriesCheckpoint& c) {
         kept.push_back({sensor, std::string(c.parameter), std::string(c.chunk), c});
       });
-      ASSERT_TRUE(store_->SyncWal().ok());
+      ASSERT_TRUE(store_->MakeDurable().ok());
       Open();
       for (Kept& k : kept) {
         k.c.parameter = k.parameter;
