@@ -16,6 +16,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 
 namespace aquawatch {
@@ -337,6 +338,11 @@ Result<std::unique_ptr<BlockStore>> BlockStore::Open(const std::string& dir,
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   families.emplace_back(rocksdb::kDefaultColumnFamilyName, cf);
   for (const char* name : kFamilyNames) families.emplace_back(name, cf);
+
+  // Made here, so that RocksDB does not log a missing directory as an error on a first start.
+  std::error_code dir_error;
+  std::filesystem::create_directories(dir, dir_error);
+  if (dir_error) return Status::IoError("creating the store at " + dir + ": " + dir_error.message());
 
   rocksdb::DB* raw = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
