@@ -7,7 +7,7 @@
 #   bench/crash.sh [simenv-seeds] [kill-rounds] [kill-seeds]     (defaults: 200 40 5)
 #
 # Runs on the debug (ASan + UBSan) build. Prints each seed, so a failure can be replayed with
-# AQUAWATCH_CRASH_SEED=<seed> AQUAWATCH_CRASH_ROUNDS=<rounds>.
+# AQUAWATCH_TEST_CRASH_SEED=<seed> AQUAWATCH_TEST_CRASH_ROUNDS=<rounds>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 simenv_seeds=${1:-200}
@@ -19,7 +19,7 @@ cmake --build --preset debug
 
 start=$(date +%s)
 echo "== SimEnv: ${simenv_seeds} randomized power-cut seeds, two shards"
-AQUAWATCH_CRASH_SEEDS=$simenv_seeds build/debug/test_pipeline --gtest_filter='Crash.*'
+AQUAWATCH_TEST_CRASH_SEEDS=$simenv_seeds build/debug/test_pipeline --gtest_filter='Crash.*'
 simenv_done=$(date +%s)
 
 env_file=$(mktemp /tmp/aquawatch-crash-env-XXXXXX)
@@ -30,10 +30,10 @@ set -a
 source "$env_file"
 set +a
 echo "== kill -9 loop: ${kill_seeds} seeds x ${kill_rounds} rounds under mixed load"
-base=${AQUAWATCH_CRASH_SEED_BASE:-$((RANDOM * 32768 + RANDOM))}
+base=${AQUAWATCH_TEST_CRASH_SEED_BASE:-$((RANDOM * 32768 + RANDOM))}
 for i in $(seq 1 "$kill_seeds"); do
   seed=$((base + i))
-  AQUAWATCH_CRASH_SEED=$seed AQUAWATCH_CRASH_ROUNDS=$kill_rounds PYTHONPATH=tests/integration \
+  AQUAWATCH_TEST_CRASH_SEED=$seed AQUAWATCH_TEST_CRASH_ROUNDS=$kill_rounds PYTHONPATH=tests/integration \
     python3 tests/integration/test_crash_recovery.py --binary build/debug/aquawatch
 done
 end=$(date +%s)

@@ -206,10 +206,10 @@ class MixedLoad:
 
 def test_kill9_loop_under_mixed_load(binary):
     """Rounds of: start, mixed load with small log segments and frequent checkpoints, kill -9 at a
-    random moment, restart and check. AQUAWATCH_CRASH_ROUNDS and AQUAWATCH_CRASH_SEED make the
+    random moment, restart and check. AQUAWATCH_TEST_CRASH_ROUNDS and AQUAWATCH_TEST_CRASH_SEED make the
     long version (bench/crash.sh)."""
-    rounds = int(os.environ.get("AQUAWATCH_CRASH_ROUNDS", "4"))
-    seed = int(os.environ.get("AQUAWATCH_CRASH_SEED", random.randrange(1 << 30)))
+    rounds = int(os.environ.get("AQUAWATCH_TEST_CRASH_ROUNDS", "4"))
+    seed = int(os.environ.get("AQUAWATCH_TEST_CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     mqtt_port = os.environ.get("AQUAWATCH_TEST_MQTT_PORT")
     extra = ["--store-checkpoint-mb", "1", "--pipeline-log-segment-bytes", "262144"]

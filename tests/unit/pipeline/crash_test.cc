@@ -9,7 +9,7 @@
 // simulated crash: these tests cover the shard log and checkpoints, and rely on RocksDB for its
 // own crash safety (docs/reliability.md).
 //
-// AQUAWATCH_CRASH_SEEDS=N runs the randomized test with N seeds instead of 3 (bench/crash.sh).
+// AQUAWATCH_TEST_CRASH_SEEDS=N runs the randomized test with N seeds instead of 3 (bench/crash.sh).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -211,7 +211,7 @@ TEST(Crash, PowerCutAtEveryFileSystemCall) {
 // Two shards (calls interleave differently every run), crash points and seeds at random.
 TEST(Crash, RandomizedPowerCutsWithTwoShards) {
   int seeds = 3;
-  if (const char* env = std::getenv("AQUAWATCH_CRASH_SEEDS")) seeds = std::atoi(env);
+  if (const char* env = std::getenv("AQUAWATCH_TEST_CRASH_SEEDS")) seeds = std::atoi(env);
   std::mt19937_64 rng(20261206);
   for (int i = 0; i < seeds; ++i) {
     const Workload workload{40, rng()};
