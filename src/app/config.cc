@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <optional>
@@ -417,31 +419,35 @@ const std::vector<ConfigOption>& ConfigOptions() {
 }
 
 Status ApplyYamlFile(const std::string& path, Config& config) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(fmt::format("config file {}: {}", path, e.what()));
-  }
-  if (root.IsNull()) return Status::Ok();
-  if (!root.IsMap()) {
-    return Status::InvalidArgument(fmt::format("config file {}: expected a mapping", path));
-  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument(fmt::format("config file {}: cannot be read", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return ApplyYamlText(text, "config file " + path, config);
+}
+
+Status ApplyYamlText(std::string_view text, std::string_view origin, Config& config) {
   std::vector<std::pair<std::string, std::string>> pairs;
-  Flatten(root, "", pairs);
+  try {
+    YAML::Node root = YAML::Load(std::string(text));
+    if (root.IsNull()) return Status::Ok();
+    if (!root.IsMap()) return Status::InvalidArgument(fmt::format("{}: expected a mapping", origin));
+    // Inside the try: a key that is not a scalar (`[a, b]: 1`) throws on conversion.
+    Flatten(root, "", pairs);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(fmt::format("{}: {}", origin, e.what()));
+  }
   for (const auto& [key, value] : pairs) {
     const ConfigOption* o = FindOption(key);
     if (o == nullptr) {
       return Status::InvalidArgument(fmt::format(
-          "config file {}: unknown setting \"{}\" (see aquawatch serve --help)", path, key));
+          "{}: unknown setting \"{}\" (see aquawatch serve --help)", origin, key));
     }
     if (value == "\x01sequence") {
       return Status::InvalidArgument(
-          fmt::format("config file {}: \"{}\" must be a single value, not a list", path, key));
+          fmt::format("{}: \"{}\" must be a single value, not a list", origin, key));
     }
     Status s = o->set(config, value);
-    if (!s.ok())
-      return Status::InvalidArgument(fmt::format("config file {}: {}", path, s.message()));
+    if (!s.ok()) return Status::InvalidArgument(fmt::format("{}: {}", origin, s.message()));
   }
   return Status::Ok();
 }

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/http_server.h"
@@ -48,6 +49,8 @@ const std::vector<ConfigOption>& ConfigOptions();
 
 // Applies a YAML file's settings. Unknown keys are errors (a typo must not be ignored).
 Status ApplyYamlFile(const std::string& path, Config& config);
+// The same for YAML text; `origin` starts every error message ("config file /etc/aq.yaml").
+Status ApplyYamlText(std::string_view text, std::string_view origin, Config& config);
 // Applies AQUAWATCH_* variables from `environ`. Unknown AQUAWATCH_ names are errors, except
 // AQUAWATCH_CONFIG (the file path).
 Status ApplyEnvironment(char** environ, Config& config);
