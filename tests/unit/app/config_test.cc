@@ -122,3 +122,21 @@ TEST(Config, NoneRemovesALimitAndRenderShowsIt) {
 
 }  // namespace
 }  // namespace aquawatch
+
+namespace aquawatch {
+namespace {
+
+// Found by the config fuzz target's first seeds: yaml-cpp throws when a key is not a scalar,
+// and that exception escaped config loading and terminated the process.
+TEST(Config, ANonScalarKeyIsAnErrorNotACrash) {
+  Config c;
+  Status s = ApplyYamlText("[a, b]: 1\n", "config file x.yaml", c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("config file x.yaml"), std::string::npos) << s.message();
+  EXPECT_FALSE(ApplyYamlText("http: {[1]: 2}\n", "x", c).ok());
+  EXPECT_FALSE(ApplyYamlText("{{{{", "x", c).ok());
+  EXPECT_TRUE(ApplyYamlText("", "x", c).ok());
+}
+
+}  // namespace
+}  // namespace aquawatch
