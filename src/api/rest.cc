@@ -71,6 +71,11 @@ HttpResponse PartialWrite(const DecodeOutcome& outcome, const std::vector<Decode
     AppendJsonString(r.body, errors[i].field);
     AppendJsonKey(r.body, "reason");
     AppendJsonString(r.body, errors[i].reason);
+    if (errors[i].limit != Limit::kNone) {
+      // The setting that would let the reading in, for programs that act on it.
+      AppendJsonKey(r.body, "limit");
+      AppendJsonString(r.body, LimitKey(errors[i].limit));
+    }
     r.body += "}";
   }
   r.body += "]}";

@@ -324,7 +324,9 @@ std::vector<ConfigOption> BuildOptions() {
                },
                [](const Config& c) { return c.detect_enabled ? "true" : "false"; }});
   // One option per detector tuning field, from the table `replay --set` also reads.
-  for (const auto& [name, unused] : TuningFields(DetectorTuning{})) {
+  for (const auto& field : TuningFields(DetectorTuning{})) {
+    // A copy, not a structured binding: clang 14 (the fuzz build) cannot capture those.
+    const std::string name = field.first;
     std::string key = "detect." + name;
     o.push_back(
         {key,

@@ -27,6 +27,7 @@ def test_a_line_with_65537_fields_is_refused_by_name_and_the_rest_kept(binary):
         assert doc["accepted"] == 1 and doc["rejected"] == 1, doc
         assert doc["errors"][0]["line"] == 1, doc
         assert "ingest.max_fields_per_line" in doc["errors"][0]["reason"], doc
+        assert doc["errors"][0]["limit"] == "ingest.max_fields_per_line", doc
         assert s.metric("aquawatch_readings_limited_total", 'limit="fields_per_line"') == 1
         s.stop()
         s.start()  # the server that took the good line starts again

@@ -181,9 +181,15 @@ class MixedLoad:
         return pub, [("%s-%d" % (name, t % self.SENSORS), t) for t in times]
 
     def stored(self, s, sensor):
-        doc = s.get_json("/api/v1/sensors/%s/readings?parameter=ph&from=%d&to=%d"
-                         % (sensor, self.t0_ms - 1, self.t0_ms + 10**8))
-        times = [aqw.parse_rfc3339_ns(p["time"]) // 1_000_000 for p in doc["series"][0]["points"]]
+        """Every stored time of the sensor, read in windows (one answer holds 100,000 points)."""
+        times = []
+        end = max(self.next_ms.values(), default=self.t0_ms) + 1
+        window = 400_000  # ms: at most 50,000 points of one sensor (a writer has 8)
+        for start in range(self.t0_ms - 1, end, window):
+            doc = s.get_json("/api/v1/sensors/%s/readings?parameter=ph&from=%d&to=%d"
+                             % (sensor, start, min(start + window - 1, end)))
+            times += [aqw.parse_rfc3339_ns(p["time"]) // 1_000_000
+                      for p in doc["series"][0]["points"]]
         return times
 
     def check(self, s, what):
