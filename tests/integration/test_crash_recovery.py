@@ -76,7 +76,9 @@ class MixedLoad:
     MQTT QoS 1 publisher through a real Mosquitto, and a reader, against one server. Every
     writer owns its sensors, and each sensor's clock only moves forward across rounds."""
 
-    SENSORS = 8  # per writer
+    # Per writer. Each writer's readings are a millisecond apart, so a sensor gets one every
+    # 64 ms: 56,250 an hour, under the 65,535 a chunk window holds (store.chunk_span 1h).
+    SENSORS = 64
 
     def __init__(self, t0_ms, mqtt_port):
         self.acked = {}        # sensor -> set of ms acknowledged (HTTP)
@@ -108,14 +110,14 @@ class MixedLoad:
                 conn.request("POST", "/api/v1/readings", json.dumps({"readings": batch}),
                              {"Content-Type": "application/json"})
                 resp = conn.getresponse()
-                resp.read()
+                data = resp.read()
             except (OSError, http.client.HTTPException):
                 return  # killed mid-request: never acknowledged
             if resp.status == 200:
                 for r in batch:
                     self.acked.setdefault(r["sensor"], set()).add(r["time"])
             elif resp.status != 503:
-                self.bad_status.append(("json", resp.status))
+                self.bad_status.append(("json", resp.status, data[:300]))
 
     def line_writer(self, port, name, stop):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -127,14 +129,14 @@ class MixedLoad:
             try:
                 conn.request("POST", "/write?db=x&precision=ms", body)
                 resp = conn.getresponse()
-                resp.read()
+                data = resp.read()
             except (OSError, http.client.HTTPException):
                 return
             if resp.status == 204:
                 for t in times:
                     self.acked.setdefault("%s-%d" % (name, t % self.SENSORS), set()).add(t)
             elif resp.status != 503:
-                self.bad_status.append(("write", resp.status))
+                self.bad_status.append(("write", resp.status, data[:300]))
 
     def tcp_sender(self, port, name, stop):
         try:
@@ -154,7 +156,7 @@ class MixedLoad:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         paths = ["/api/v1/sensors?limit=50", "/metrics", "/api/v1/alerts",
                  "/api/v1/sensors/json-3/latest",
-                 "/api/v1/sensors/lp-1/readings?parameter=ph&from=%d&to=%d"
+                 "/api/v1/sensors/lp-1/readings?parameter=ph&step=1m&agg=count&from=%d&to=%d"
                  % (self.t0_ms, self.t0_ms + 10**8)]
         i = 0
         while not stop.is_set():
@@ -184,7 +186,7 @@ class MixedLoad:
         """Every stored time of the sensor, read in windows (one answer holds 100,000 points)."""
         times = []
         end = max(self.next_ms.values(), default=self.t0_ms) + 1
-        window = 400_000  # ms: at most 50,000 points of one sensor (a writer has 8)
+        window = 6_000_000  # ms: at most 93,750 points of one sensor
         for start in range(self.t0_ms - 1, end, window):
             doc = s.get_json("/api/v1/sensors/%s/readings?parameter=ph&from=%d&to=%d"
                              % (sensor, start, min(start + window - 1, end)))
@@ -222,7 +224,9 @@ def test_kill9_loop_under_mixed_load(binary):
     if mqtt_port:
         extra += ["--mqtt-broker", "tcp://127.0.0.1:" + mqtt_port, "--mqtt-topic",
                   "aquawatch/crash/readings", "--mqtt-client-id", "aqw-crash-%d" % os.getpid()]
-    load = MixedLoad(int(time.time() * 1000) - 3_600_000 // 2, mqtt_port)
+    # Every reading is a millisecond after its writer's last: 12 hours back leaves room for long
+    # runs (bench/crash.sh) before the writers' clocks would pass ingest.max_future.
+    load = MixedLoad(int(time.time() * 1000) - 12 * 3_600_000, mqtt_port)
     s = aqw.Server(binary, extra=extra)
     print("  seed %d, %d rounds%s" % (seed, rounds, "" if mqtt_port else " (no MQTT broker)"))
     mqtt_pending = []
