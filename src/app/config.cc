@@ -80,8 +80,8 @@ ConfigOption DurationOption(std::string key, std::string help,
                             std::function<std::int64_t&(Config&)> field) {
   return {key, std::move(help),
           [key, field](Config& c, const std::string& v) -> Status {
-            // "0" alone means zero (e.g. keep forever); otherwise a count and a unit.
-            std::optional<std::int64_t> ns = v == "0" ? 0 : ParseDuration(v);
+            // A count and a unit, or "0" alone (e.g. keep forever).
+            std::optional<std::int64_t> ns = ParseDuration(v);
             if (!ns) {
               return Status::InvalidArgument(fmt::format(
                   "{}: expected a duration like 90s, 20m, 1h or 30d (or 0), got \"{}\"", key, v));
@@ -272,14 +272,15 @@ std::vector<ConfigOption> BuildOptions() {
       "store.checkpoint_interval",
       "A shard with new writes checkpoints at least this often (bounds restart time)",
       [](Config& c) -> std::int64_t& { return c.pipeline.store.checkpoint_interval_ns; }));
-  o.push_back(
-      {"store.strict_recovery",
-       "Refuse to start on a damaged log record or checkpoint instead of moving it to "
-       "quarantine/ and going on (docs/reliability.md)",
-       [](Config& c, const std::string& v) {
-         return ParseBool("store.strict_recovery", v, &c.pipeline.log.strict_recovery);
-       },
-       [](const Config& c) { return std::string(c.pipeline.log.strict_recovery ? "true" : "false"); }});
+  o.push_back({"store.strict_recovery",
+               "Refuse to start on a damaged log record or checkpoint instead of moving it to "
+               "quarantine/ and going on (docs/reliability.md)",
+               [](Config& c, const std::string& v) {
+                 return ParseBool("store.strict_recovery", v, &c.pipeline.log.strict_recovery);
+               },
+               [](const Config& c) {
+                 return std::string(c.pipeline.log.strict_recovery ? "true" : "false");
+               }});
   o.push_back(DurationOption(
       "store.storage_retry_interval",
       "How often a shard whose storage failed (e.g. a full disk) tries to take writes again",
@@ -295,10 +296,10 @@ std::vector<ConfigOption> BuildOptions() {
                [](Config& c, const std::string& v) -> Status {
                  auto t = ParseRfc3339(v);
                  if (!t.ok() || *t < 0) {
-                   return Status::InvalidArgument(fmt::format(
-                       "ingest.min_time: expected an RFC 3339 time after 1970, like "
-                       "2000-01-01T00:00:00Z, got \"{}\"",
-                       v));
+                   return Status::InvalidArgument(
+                       fmt::format("ingest.min_time: expected an RFC 3339 time after 1970, like "
+                                   "2000-01-01T00:00:00Z, got \"{}\"",
+                                   v));
                  }
                  c.pipeline.limits.min_time_ns = *t;
                  return Status::Ok();
@@ -306,13 +307,13 @@ std::vector<ConfigOption> BuildOptions() {
                [](const Config& c) { return FormatRfc3339(c.pipeline.limits.min_time_ns); }});
   o.push_back(CountLimitOption(
       "ingest.max_parameters_per_sensor", "Distinct parameters (series) one sensor may have",
-      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_parameters_per_sensor; }, 1ll << 40));
+      [](Config& c) -> std::size_t& { return c.pipeline.limits.max_parameters_per_sensor; },
+      1ll << 40));
   o.push_back(CountLimitOption(
       "ingest.max_sensors", "Distinct sensors the server takes; new ones past it are refused",
       [](Config& c) -> std::size_t& { return c.pipeline.limits.max_sensors; }, 1ll << 40));
   o.push_back(CountLimitOption(
-      "ingest.max_label_values",
-      "Distinct site, zone and custom field names",
+      "ingest.max_label_values", "Distinct site, zone and custom field names",
       [](Config& c) -> std::size_t& { return c.pipeline.limits.max_label_values; }, 1ll << 40));
   o.push_back(NumberOption<std::size_t>(
       "store.block_cache_mb", "RocksDB block cache for sealed chunks, in MiB",
@@ -432,7 +433,9 @@ Status ApplyYamlText(std::string_view text, std::string_view origin, Config& con
   try {
     YAML::Node root = YAML::Load(std::string(text));
     if (root.IsNull()) return Status::Ok();
-    if (!root.IsMap()) return Status::InvalidArgument(fmt::format("{}: expected a mapping", origin));
+    if (!root.IsMap()) {
+      return Status::InvalidArgument(fmt::format("{}: expected a mapping", origin));
+    }
     // Inside the try: a key that is not a scalar (`[a, b]: 1`) throws on conversion.
     Flatten(root, "", pairs);
   } catch (const YAML::Exception& e) {
@@ -441,8 +444,8 @@ Status ApplyYamlText(std::string_view text, std::string_view origin, Config& con
   for (const auto& [key, value] : pairs) {
     const ConfigOption* o = FindOption(key);
     if (o == nullptr) {
-      return Status::InvalidArgument(fmt::format(
-          "{}: unknown setting \"{}\" (see aquawatch serve --help)", origin, key));
+      return Status::InvalidArgument(
+          fmt::format("{}: unknown setting \"{}\" (see aquawatch serve --help)", origin, key));
     }
     if (value == "\x01sequence") {
       return Status::InvalidArgument(

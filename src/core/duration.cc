@@ -19,6 +19,7 @@ constexpr std::pair<std::string_view, std::int64_t> kUnits[] = {{"d", 86'400'000
 }  // namespace
 
 std::optional<std::int64_t> ParseDuration(std::string_view text) {
+  if (text == "0") return 0;  // what FormatDuration prints for zero
   std::int64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (ec != std::errc() || n < 0) return std::nullopt;
@@ -38,14 +39,20 @@ std::string FormatDuration(std::int64_t ns) {
 }
 
 std::string FormatRfc3339(std::int64_t ns) {
-  std::int64_t ms = ns / 1'000'000;
-  if (ns < 0 && ns % 1'000'000 != 0) --ms;
-  std::int64_t secs = ms / 1000;
-  int millis = static_cast<int>(ms % 1000);
-  if (millis < 0) {
-    millis += 1000;
+  // Whole seconds and the nanoseconds after them, rounding down (towards the past). Not via
+  // secs * 10^9, which overflows for the earliest instants.
+  std::int64_t secs = ns / 1'000'000'000;
+  std::int64_t frac = ns % 1'000'000'000;
+  if (frac < 0) {
+    frac += 1'000'000'000;
     --secs;
   }
+  // In the first 0.776 ms that int64 nanoseconds hold (from 1677-09-21T00:12:43.145224192Z),
+  // the millisecond that holds `ns` starts before the earliest representable instant: printed
+  // as milliseconds such a time would not parse back, so it keeps all nine digits.
+  constexpr std::int64_t kEarliestWholeMs =
+      std::numeric_limits<std::int64_t>::min() / 1'000'000 * 1'000'000;
+  const bool nanos = ns < kEarliestWholeMs;
   std::int64_t days = secs / 86400;
   std::int64_t rem = secs % 86400;
   if (rem < 0) {
@@ -63,9 +70,12 @@ std::string FormatRfc3339(std::int64_t ns) {
   unsigned d = doy - (153 * mp + 2) / 5 + 1;
   unsigned m = mp < 10 ? mp + 3 : mp - 9;
   if (m <= 2) ++y;
+  if (nanos) {
+    return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:09d}Z", y, m, d, rem / 3600,
+                       (rem / 60) % 60, rem % 60, frac);
+  }
   return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z", y, m, d, rem / 3600,
-                     (rem / 60) % 60, rem % 60, millis);
+                     (rem / 60) % 60, rem % 60, frac / 1'000'000);
 }
-
 
 }  // namespace aquawatch

@@ -199,6 +199,46 @@ struct ShardMetrics {
   Histogram* sync_seconds;
 };
 
+// One shard's metrics, labelled `label` (shard="N").
+ShardMetrics NewShardMetrics(MetricsRegistry& metrics, const std::string& label) {
+  return ShardMetrics{
+      &metrics.AddHistogram("aquawatch_checkpoint_seconds",
+                            "Time a shard spent writing a checkpoint (ingest waits meanwhile)",
+                            label, ExponentialBuckets(0.001, 2, 16)),
+      &metrics.AddGauge("aquawatch_checkpoint_bytes", "Size of the shard's newest checkpoint",
+                        label),
+      &metrics.AddCounter("aquawatch_checkpoint_failures_total",
+                          "Checkpoints that failed (e.g. a full disk); the log they would "
+                          "have shortened stays",
+                          label),
+      &metrics.AddCounter("aquawatch_storage_failures_total",
+                          "Times the shard's storage failed (a write, fsync or seal) and it "
+                          "stopped acknowledging",
+                          label),
+      &metrics.AddCounter("aquawatch_storage_recoveries_total",
+                          "Times the shard took writes again after a storage failure", label),
+      &metrics.AddCounter("aquawatch_readings_durable_total",
+                          "Readings written to a shard log and synced", label),
+      &metrics.AddCounter("aquawatch_readings_out_of_order_total",
+                          "Readings older than or equal to their sensor's latest (late or "
+                          "duplicate); stored, not re-detected",
+                          label),
+      &metrics.AddCounter("aquawatch_readings_too_late_total",
+                          "Readings refused before the log: older than their series' newest "
+                          "minus store.late_window",
+                          label),
+      &metrics.AddCounter("aquawatch_store_refused_values_total",
+                          "Values the store could not take after the log had them (a chunk "
+                          "window past 65,535 samples)",
+                          label),
+      &metrics.AddHistogram("aquawatch_group_commit_readings",
+                            "Readings per group commit (one write + one fdatasync)", label,
+                            ExponentialBuckets(1, 4, 10)),
+      &metrics.AddHistogram("aquawatch_log_sync_seconds", "fdatasync duration of a group", label,
+                            ExponentialBuckets(0.00005, 2, 16)),
+  };
+}
+
 class Shard {
  public:
   Shard(int index, Env& env, Clock& clock, AlertManager& alerts, const PipelineOptions& options,
@@ -725,6 +765,21 @@ class Shard {
 
   std::size_t QueuedReadings() const { return queued_readings_.load(std::memory_order_relaxed); }
   bool Failed() const { return failed_.load(std::memory_order_acquire); }
+
+  // DecodeShardCheckpoint: Recover's checkpoint load on a shard that never starts.
+  Status LoadCheckpointImage(std::string_view image, CheckpointContents* contents) {
+    Status st = LoadCheckpoint(image);
+    if (!st.ok() || contents == nullptr) return st;
+    for (std::uint32_t idx = 0; idx < sensors_.size(); ++idx) {
+      contents->sensors.push_back(Snapshot(idx));
+    }
+    contents->series = head_.stats().series.load(std::memory_order_relaxed);
+    head_.ForEachOpen([&](std::uint32_t sensor, std::string_view parameter, std::int64_t,
+                          const OpenChunk& chunk) {
+      contents->open_chunks.push_back({ids_[sensor], std::string(parameter), chunk});
+    });
+    return st;
+  }
 
   std::optional<SensorSnapshot> Latest(std::string_view sensor) const {
     std::shared_lock lock(state_mu_);
@@ -1674,42 +1729,7 @@ class PipelineImpl final : public Pipeline {
         ExponentialBuckets(0.0001, 2, 16));
     for (int i = 0; i < options_.shards; ++i) {
       std::string label = fmt::format("shard=\"{}\"", i);
-      ShardMetrics m{
-          &metrics.AddHistogram("aquawatch_checkpoint_seconds",
-                                "Time a shard spent writing a checkpoint (ingest waits meanwhile)",
-                                label, ExponentialBuckets(0.001, 2, 16)),
-          &metrics.AddGauge("aquawatch_checkpoint_bytes", "Size of the shard's newest checkpoint",
-                            label),
-          &metrics.AddCounter("aquawatch_checkpoint_failures_total",
-                              "Checkpoints that failed (e.g. a full disk); the log they would "
-                              "have shortened stays",
-                              label),
-          &metrics.AddCounter("aquawatch_storage_failures_total",
-                              "Times the shard's storage failed (a write, fsync or seal) and it "
-                              "stopped acknowledging",
-                              label),
-          &metrics.AddCounter("aquawatch_storage_recoveries_total",
-                              "Times the shard took writes again after a storage failure", label),
-          &metrics.AddCounter("aquawatch_readings_durable_total",
-                              "Readings written to a shard log and synced", label),
-          &metrics.AddCounter("aquawatch_readings_out_of_order_total",
-                              "Readings older than or equal to their sensor's latest (late or "
-                              "duplicate); stored, not re-detected",
-                              label),
-          &metrics.AddCounter("aquawatch_readings_too_late_total",
-                              "Readings refused before the log: older than their series' newest "
-                              "minus store.late_window",
-                              label),
-          &metrics.AddCounter("aquawatch_store_refused_values_total",
-                              "Values the store could not take after the log had them (a chunk "
-                              "window past 65,535 samples)",
-                              label),
-          &metrics.AddHistogram("aquawatch_group_commit_readings",
-                                "Readings per group commit (one write + one fdatasync)", label,
-                                ExponentialBuckets(1, 4, 10)),
-          &metrics.AddHistogram("aquawatch_log_sync_seconds", "fdatasync duration of a group",
-                                label, ExponentialBuckets(0.00005, 2, 16)),
-      };
+      ShardMetrics m = NewShardMetrics(metrics, label);
       shards_.push_back(std::make_unique<Shard>(i, env, clock, alerts, options_, m, ack, *store_,
                                                 rule_book_, totals_));
       Shard* shard = shards_.back().get();
@@ -2011,6 +2031,53 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Open(Env& env, Clock& clock, Metrics
   s = pipeline->Recover();
   if (!s.ok()) return s;
   return std::unique_ptr<Pipeline>(std::move(pipeline));
+}
+
+namespace {
+
+// The block store of a shard that only decodes a checkpoint: loading one never touches chunks.
+class NoBlockStore final : public BlockStore {
+ public:
+  Status Write(const SealedChunk&) override { return Refuse(); }
+  Result<std::optional<std::string>> GetChunk(std::string_view, std::string_view,
+                                              std::int64_t) override {
+    return Refuse();
+  }
+  Status Scan(StoreLevel, std::string_view, std::string_view, std::int64_t, std::int64_t,
+              const std::function<void(std::int64_t, std::string_view)>&) override {
+    return Refuse();
+  }
+  Status MakeDurable() override { return Refuse(); }
+  Status Resume() override { return Status::Ok(); }
+  Result<int> DropBefore(StoreLevel, std::int64_t) override { return Refuse(); }
+  std::uint64_t DiskBytes() override { return 0; }
+  std::uint64_t LevelBytes(StoreLevel) override { return 0; }
+  Status CompactAll() override { return Refuse(); }
+
+ private:
+  static Status Refuse() { return Status::Internal("no block store: decoding a checkpoint only"); }
+};
+
+}  // namespace
+
+Status DecodeShardCheckpoint(std::string_view image, const PipelineOptions& options,
+                             CheckpointContents* contents) {
+  Status s = ValidateHeadOptions(options.store.head);
+  if (!s.ok()) return s;
+  PipelineOptions shard_options = options;
+  shard_options.max_queued_batches = 2;  // the shard never takes a batch
+  MetricsRegistry metrics;
+  Histogram& ack = metrics.AddHistogram("aquawatch_ack_latency_seconds", "unused", "",
+                                        ExponentialBuckets(0.0001, 2, 4));
+  AlertManager alerts;
+  NoBlockStore store;
+  RuleBook rule_book(shard_options.rules);
+  PipelineTotals totals;
+  Shard shard(0, DefaultEnv(), SystemClock(), alerts, shard_options,
+              NewShardMetrics(metrics, "shard=\"0\""), ack, store, rule_book, totals);
+  s = shard.LoadCheckpointImage(image, contents);
+  if (s.ok() && contents != nullptr) contents->open_alerts = alerts.OpenCount();
+  return s;
 }
 
 }  // namespace aquawatch

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -203,6 +204,27 @@ class Pipeline {
   // REQUIRES: profile < kSiteProfiles.size().
   virtual void SetSensorProfile(std::string_view sensor, std::size_t profile) = 0;
 };
+
+// What DecodeShardCheckpoint found in a checkpoint image.
+struct CheckpointContents {
+  std::vector<SensorSnapshot> sensors;  // in the image's order
+  std::uint64_t series = 0;             // head series restored
+  // The open chunk of every restored series that has one: sensor id, parameter, chunk.
+  struct Open {
+    std::string sensor, parameter;
+    OpenChunk chunk;
+  };
+  std::vector<Open> open_chunks;
+  std::size_t open_alerts = 0;  // alerts a start would raise again from the image
+};
+
+// Decodes one shard checkpoint image (docs/format/checkpoint.md) with the code a start runs on
+// the newest checkpoint file, into a fresh in-memory shard (no files, threads or block store;
+// `options` gives the head and rule settings), and reports what it held in *contents (may be
+// null). Corruption for a damaged image, never a crash; memory stays proportional to the image.
+// For tests, tools and the checkpoint fuzz target. Thread-safety: any thread; nothing is shared.
+Status DecodeShardCheckpoint(std::string_view image, const PipelineOptions& options,
+                             CheckpointContents* contents = nullptr);
 
 // The shard index (0-based) that owns `sensor`.
 int ShardFor(std::string_view sensor, int partitions, int shards);

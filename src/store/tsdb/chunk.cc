@@ -154,10 +154,13 @@ Result<ChunkWriter> ChunkWriter::Resume(std::string_view bytes, const ChunkWrite
   const bool empty = bytes.size() == header_bytes && st.count == 0;
   if (!empty && !header.ok()) return header.status();
   const std::uint8_t version = bytes.size() >= 4 ? static_cast<std::uint8_t>(bytes[0]) : 0;
+  // ChunkReader::Open checks the unit, but an empty chunk does not open (it has no samples):
+  // check it here too, or the writer would go on writing a chunk no reader can open.
+  const std::uint8_t unit = bytes.size() >= 4 ? static_cast<std::uint8_t>(bytes[1]) : 0xFF;
   if ((!empty && header->size() != st.count) || st.free_bits > 7 || st.leading < -1 ||
-      st.leading > 31 || st.trailing < 0 || st.trailing > 63 || st.quality > 3 ||
-      (empty && st.free_bits != 0) || st.decimals < -1 || st.decimals > kMaxDecimals ||
-      version != (st.decimals >= 0 ? kDecimalVersion : kVersion) ||
+      unit > static_cast<std::uint8_t>(TimeUnit::kNanos) || st.leading > 31 || st.trailing < 0 ||
+      st.trailing > 63 || st.quality > 3 || (empty && st.free_bits != 0) || st.decimals < -1 ||
+      st.decimals > kMaxDecimals || version != (st.decimals >= 0 ? kDecimalVersion : kVersion) ||
       (st.decimals >= 0 && static_cast<std::uint8_t>(bytes[4]) != st.decimals)) {
     return Status::Corruption("chunk writer state does not match its chunk");
   }

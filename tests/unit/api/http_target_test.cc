@@ -7,7 +7,10 @@ namespace {
 
 TEST(HttpTarget, SplitsAndDecodesPathAndQuery) {
   HttpRequest r;
-  SplitTarget("/api/v1/sensors/a%3Ab/readings?parameter=ph&parameter=toc%5Fmg&from=2026-11-27T10%3A00%3A00Z&flag&&x=a+b", r);
+  SplitTarget(
+      "/api/v1/sensors/a%3Ab/"
+      "readings?parameter=ph&parameter=toc%5Fmg&from=2026-11-27T10%3A00%3A00Z&flag&&x=a+b",
+      r);
   EXPECT_EQ(r.path, "/api/v1/sensors/a:b/readings");
   ASSERT_EQ(r.query.size(), 5u);
   EXPECT_EQ(r.query[0], (std::pair<std::string, std::string>{"parameter", "ph"}));

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "core/duration.h"
 #include "ingest/decode/decode.h"
 
 namespace aquawatch {
@@ -117,6 +118,22 @@ TEST(Rfc3339, RejectsInstantsOutsideInt64Nanoseconds) {
   EXPECT_NE(Error("1677-09-21T00:12:43.145224191Z").find("out of range"), std::string::npos);
   EXPECT_NE(Error("9999-12-31T23:59:59Z").find("out of range"), std::string::npos);
   EXPECT_NE(Error("0000-01-01T00:00:00Z").find("out of range"), std::string::npos);
+}
+
+// Found by the rfc3339 fuzz target: the earliest instants formatted as a millisecond before
+// int64's earliest nanosecond ("1677-09-21T00:12:43.145Z"), text that ParseRfc3339 refuses.
+TEST(Rfc3339, FormatOfEveryInstantParsesBack) {
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  EXPECT_EQ(FormatRfc3339(kMin), "1677-09-21T00:12:43.145224192Z");
+  EXPECT_EQ(Ok(FormatRfc3339(kMin)), kMin);
+  EXPECT_EQ(Ok(FormatRfc3339(kMin + 775'807)), kMin + 775'807);          // the last such instant
+  EXPECT_EQ(FormatRfc3339(kMin + 775'808), "1677-09-21T00:12:43.146Z");  // a whole ms again
+  EXPECT_EQ(Ok(FormatRfc3339(kMin + 775'808)), kMin + 775'808);
+  EXPECT_EQ(Ok(FormatRfc3339(kMax)), kMax / 1'000'000 * 1'000'000);
+  EXPECT_EQ(FormatRfc3339(-1), "1969-12-31T23:59:59.999Z");  // rounds towards the past
+  EXPECT_EQ(Ok(FormatRfc3339(-1)), -1'000'000);
+  EXPECT_EQ(FormatRfc3339(1'764'237'600'123'456'789), "2025-11-27T10:00:00.123Z");
 }
 
 TEST(Rfc3339, BoundsTheEchoedInput) {

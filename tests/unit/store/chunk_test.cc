@@ -192,6 +192,21 @@ TEST(DecimalChunk, WriterResumesFromItsState) {
   EXPECT_FALSE(ChunkWriter::Resume(w.bytes(), bad).ok());
 }
 
+// Found with the checkpoint fuzz target's open-chunk check: an empty chunk (header only) with an
+// unknown time unit resumed, so a checkpoint could restore a writer whose sealed chunk no reader
+// opens, instead of being refused as corrupt.
+TEST(Chunk, ResumeRefusesAnEmptyChunkWithAnUnknownTimeUnit) {
+  for (const int decimals : {-1, 2}) {
+    SCOPED_TRACE(::testing::Message() << "decimals " << decimals);
+    ChunkWriter w(TimeUnit::kNanos, decimals);
+    std::string empty(w.bytes());
+    ASSERT_TRUE(ChunkWriter::Resume(empty, w.state()).ok());
+    empty[1] = 7;  // not ms, us or ns
+    auto resumed = ChunkWriter::Resume(empty, w.state());
+    EXPECT_EQ(resumed.status().code(), StatusCode::kCorruption);
+  }
+}
+
 TEST(Chunk, ACopyCarriesPendingBitsAndTheCountAndResumesLikeTheWriter) {
   // Appends collect bits in a word before the buffer sees them: a reader's copy and a
   // checkpoint (state, then copy, as ShardHead::ForEachSeries does) must include them.
