@@ -93,10 +93,10 @@ void AppendRefusals(const std::vector<Refusal>& refusals, bool json, std::string
   const std::size_t first = errors.size();
   for (std::size_t i = 0; i < refusals.size() && errors.size() < kMaxReportedErrors; ++i) {
     const Refusal& r = refusals[i];
-    errors.push_back({lines[i], r.field,
-                      fmt::format("sensor \"{}\" at {}: {}", r.sensor, FormatRfc3339(r.time_ns),
-                                  r.reason),
-                      r.limit});
+    errors.push_back(
+        {lines[i], r.field,
+         fmt::format("sensor \"{}\" at {}: {}", r.sensor, FormatRfc3339(r.time_ns), r.reason),
+         r.limit});
   }
   std::stable_sort(errors.begin() + static_cast<std::ptrdiff_t>(first), errors.end(),
                    [](const DecodeError& a, const DecodeError& b) { return a.line < b.line; });
@@ -274,28 +274,28 @@ class ApiHandlerImpl final : public HttpHandler {
       empty.status = 204;
       return respond(std::move(empty));
     }
-    Status s = channel.Submit(batch, [respond, outcome, errors, flavor,
-                                      body_text](const WriteResult& r) {
-      if (!r.status.ok()) {
-        return respond(
-            JsonError(503, "readings could not be stored: " + r.status.message(), flavor));
-      }
-      if (outcome.rejected > 0 || r.refused > 0) {
-        // Readings the shards refused (limits) count as rejected lines, after the decoder's.
-        DecodeOutcome merged = outcome;
-        merged.accepted -= r.refused;
-        merged.rejected += r.refused;
-        AppendRefusals(r.refusals, flavor == WriteFlavor::kJsonApi, *body_text, *errors);
-        return respond(PartialWrite(merged, *errors, flavor));
-      }
-      HttpResponse ok;
-      if (flavor == WriteFlavor::kJsonApi) {
-        ok.body = fmt::format(R"({{"accepted":{},"rejected":0}})", outcome.accepted);
-      } else {
-        ok.status = 204;
-      }
-      respond(std::move(ok));
-    });
+    Status s =
+        channel.Submit(batch, [respond, outcome, errors, flavor, body_text](const WriteResult& r) {
+          if (!r.status.ok()) {
+            return respond(
+                JsonError(503, "readings could not be stored: " + r.status.message(), flavor));
+          }
+          if (outcome.rejected > 0 || r.refused > 0) {
+            // Readings the shards refused (limits) count as rejected lines, after the decoder's.
+            DecodeOutcome merged = outcome;
+            merged.accepted -= r.refused;
+            merged.rejected += r.refused;
+            AppendRefusals(r.refusals, flavor == WriteFlavor::kJsonApi, *body_text, *errors);
+            return respond(PartialWrite(merged, *errors, flavor));
+          }
+          HttpResponse ok;
+          if (flavor == WriteFlavor::kJsonApi) {
+            ok.body = fmt::format(R"({{"accepted":{},"rejected":0}})", outcome.accepted);
+          } else {
+            ok.status = 204;
+          }
+          respond(std::move(ok));
+        });
     if (!s.ok()) {
       if (!pipeline_.Healthy()) return respond(JsonError(503, s.message(), flavor));
       HttpResponse busy = JsonError(

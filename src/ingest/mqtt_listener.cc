@@ -41,8 +41,8 @@ class MqttListenerImpl final : public MqttListener {
     so.topic = options_.topic;
     so.qos = options_.qos;
     so.clean_session = false;  // the broker keeps unacknowledged QoS 1 messages while we are away
-    auto subscriber = MqttSubscriber::Start(
-        so, [this](MqttMessage&& message) { Handle(std::move(message)); });
+    auto subscriber =
+        MqttSubscriber::Start(so, [this](MqttMessage&& message) { Handle(std::move(message)); });
     if (!subscriber.ok()) {
       return subscriber.status().Annotate("mqtt subscribe to " + options_.topic + " on " +
                                           options_.broker);
@@ -52,8 +52,8 @@ class MqttListenerImpl final : public MqttListener {
       subscriber_ = std::move(subscriber).value();
     }
     wake_.notify_all();
-    spdlog::info("mqtt: subscribed to {} on {} (QoS {}, acknowledged once durable)",
-                 options_.topic, options_.broker, options_.qos);
+    spdlog::info("mqtt: subscribed to {} on {} (QoS {}, acknowledged once durable)", options_.topic,
+                 options_.broker, options_.qos);
     return Status::Ok();
   }
 
@@ -114,8 +114,7 @@ class MqttListenerImpl final : public MqttListener {
         // drain deadline the message is left unacknowledged instead.
         while (!wait->done) {
           if (stopping_) {
-            if (wake_.wait_until(lock, drain_deadline_) == std::cv_status::timeout &&
-                !wait->done) {
+            if (wake_.wait_until(lock, drain_deadline_) == std::cv_status::timeout && !wait->done) {
               return false;
             }
           } else {
@@ -150,7 +149,7 @@ class MqttListenerImpl final : public MqttListener {
   std::mutex mu_;
   std::unique_ptr<MqttSubscriber> subscriber_;  // set under mu_ once; reset after its Stop
   std::condition_variable wake_;
-  bool stopping_ = false;  // guarded by mu_
+  bool stopping_ = false;                                 // guarded by mu_
   std::chrono::steady_clock::time_point drain_deadline_;  // guarded by mu_
 
   // Used only on the reader thread.

@@ -120,9 +120,10 @@ Status Quarantine(Env& env, const std::string& dir, std::uint64_t segment, std::
   if (!s.ok()) return s;
   ++stats->quarantined_records;
   stats->quarantined_bytes += bytes.size();
-  spdlog::error("{}/{}: {} damaged bytes at offset {} moved to {} ({}); the server goes on without "
-                "them (store.strict_recovery refuses to start instead)",
-                dir, SegmentName(segment), bytes.size(), offset, path, why);
+  spdlog::error(
+      "{}/{}: {} damaged bytes at offset {} moved to {} ({}); the server goes on without "
+      "them (store.strict_recovery refuses to start instead)",
+      dir, SegmentName(segment), bytes.size(), offset, path, why);
   return Status::Ok();
 }
 
@@ -287,7 +288,8 @@ Result<std::unique_ptr<ShardLog>> ShardLog::Open(Env& env, const std::string& di
       // Damage in a segment that later ones follow: not a torn write (every start opens a new
       // segment after cutting the old one's tail). The record boundaries after it are lost, so
       // the rest of the segment goes aside as one piece.
-      const std::string why = fmt::format("damaged record at offset {} in a segment that is not the last", end);
+      const std::string why =
+          fmt::format("damaged record at offset {} in a segment that is not the last", end);
       if (options.strict_recovery) return Status::Corruption(path + ": " + why);
       s = Quarantine(env, dir, segment, end, std::string_view(*bytes).substr(end), why, &stats);
       if (!s.ok()) return s;

@@ -31,7 +31,7 @@ struct ShardLogOptions {
 struct ShardLogRecovery {
   std::uint64_t records = 0;
   std::uint64_t segments = 0;
-  std::uint64_t truncated_bytes = 0;  // torn tail cut from the last segment
+  std::uint64_t truncated_bytes = 0;      // torn tail cut from the last segment
   std::uint64_t quarantined_records = 0;  // damaged records (or segment rests) moved aside
   std::uint64_t quarantined_bytes = 0;
 };

@@ -128,8 +128,8 @@ int RunSimulate(const SimulateOptions& o, const std::atomic<bool>& stop) {
   // refuse readings dated ahead of their clock (ingest.max_future).
   std::int64_t origin = NowNs() / 1'000'000 * 1'000'000;
   if (o.speedup > 1 && o.duration_s > 0) {
-    origin -= static_cast<std::int64_t>(o.duration_s * (o.speedup - 1) * 1e9) / 1'000'000 *
-              1'000'000;
+    origin -=
+        static_cast<std::int64_t>(o.duration_s * (o.speedup - 1) * 1e9) / 1'000'000 * 1'000'000;
   } else if (o.speedup > 1) {
     spdlog::warn(
         "simulate: --speedup {} without --duration runs ahead of the clock; a server refuses "
@@ -246,7 +246,8 @@ CLI::App* AddSimulateCommand(CLI::App& parent, int* exit_code) {
   cmd->add_option("--labels", opts->labels_file,
                   "Write ground-truth labels (sensor,kind,start_time_ns,end_time_ns) to this CSV");
   cmd->add_option("--seed", opts->seed, "Random seed")->capture_default_str();
-  cmd->add_option("--speedup", opts->speedup, "Simulated time runs this many times faster; with --duration the run starts in "
+  cmd->add_option("--speedup", opts->speedup,
+                  "Simulated time runs this many times faster; with --duration the run starts in "
                   "the past so that it ends now")
       ->capture_default_str();
   cmd->add_option("--batch", opts->batch, "At most this many readings per send")

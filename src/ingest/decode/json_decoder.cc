@@ -303,10 +303,11 @@ bool ReadingDecoder::CheckTime(std::int64_t time_ns) {
   }
   if (time_ns > limits.max_time_ns) {
     return FailLimit(Limit::kFutureTime, "time", [&] {
-      return fmt::format("time {} is more than {} ahead of the server clock ({}); check the probe's "
-                         "clock",
-                         FormatRfc3339(time_ns), FormatDuration(limits.max_future_ns),
-                         LimitKey(Limit::kFutureTime));
+      return fmt::format(
+          "time {} is more than {} ahead of the server clock ({}); check the probe's "
+          "clock",
+          FormatRfc3339(time_ns), FormatDuration(limits.max_future_ns),
+          LimitKey(Limit::kFutureTime));
     });
   }
   return true;

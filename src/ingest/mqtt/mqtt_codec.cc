@@ -86,8 +86,8 @@ Status CheckString(std::string_view s, std::string_view what) {
 
 std::string_view PacketTypeName(std::uint8_t type) {
   static constexpr std::string_view kNames[16] = {
-      "reserved", "CONNECT",  "CONNACK", "PUBLISH",     "PUBACK",   "PUBREC",
-      "PUBREL",   "PUBCOMP",  "SUBSCRIBE", "SUBACK",    "UNSUBSCRIBE", "UNSUBACK",
+      "reserved", "CONNECT",  "CONNACK",    "PUBLISH", "PUBACK",      "PUBREC",
+      "PUBREL",   "PUBCOMP",  "SUBSCRIBE",  "SUBACK",  "UNSUBSCRIBE", "UNSUBACK",
       "PINGREQ",  "PINGRESP", "DISCONNECT", "reserved"};
   return type < 16 ? kNames[type] : "reserved";
 }
@@ -281,8 +281,8 @@ Result<Publish> ParsePublish(const Packet& packet) {
   if (body.size() < 2) return Malformed(kPublish, "no topic length");
   std::size_t topic_len = ReadU16(body, 0);
   if (topic_len > body.size() - 2) {
-    return Malformed(kPublish, "topic length " + std::to_string(topic_len) +
-                                   " runs past the end of the packet");
+    return Malformed(
+        kPublish, "topic length " + std::to_string(topic_len) + " runs past the end of the packet");
   }
   p.topic = body.substr(2, topic_len);
   std::size_t at = 2 + topic_len;

@@ -13,11 +13,11 @@
 #include "ingest/mqtt/mqtt_subscriber.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -554,8 +554,8 @@ class MqttSubscriberImpl final : public MqttSubscriber {
                                      "\" (SUBACK 0x80: not authorized or bad filter)");
         }
         if (granted < options_.qos) {
-          spdlog::warn("mqtt: {} granted QoS {} for \"{}\", not {}: messages may be lost",
-                       broker_, granted, options_.topic, options_.qos);
+          spdlog::warn("mqtt: {} granted QoS {} for \"{}\", not {}: messages may be lost", broker_,
+                       granted, options_.topic, options_.qos);
         }
         phase = Phase::kRunning;
         established = true;
@@ -577,8 +577,7 @@ class MqttSubscriberImpl final : public MqttSubscriber {
       }
       default:
         return Status::IoError("protocol error: unexpected " +
-                               std::string(mqtt::PacketTypeName(packet.type)) +
-                               " from the broker");
+                               std::string(mqtt::PacketTypeName(packet.type)) + " from the broker");
     }
   }
 
@@ -718,27 +717,27 @@ class MqttSubscriberImpl final : public MqttSubscriber {
   std::uint64_t oversized_unlogged_ = 0;
 
   std::mutex ack_mu_;
-  std::condition_variable ack_cv_;   // start_done_, gate_open_, pending_ drained, live_
-  std::uint64_t generation_ = 0;     // GUARDED_BY(ack_mu_)
-  std::uint64_t next_seq_ = 0;       // GUARDED_BY(ack_mu_)
-  std::deque<Pending> pending_;      // GUARDED_BY(ack_mu_); QoS 1 only, in arrival order
-  bool live_ = false;                // GUARDED_BY(ack_mu_); tokens of generation_ are valid
-  bool stopping_ = false;            // GUARDED_BY(ack_mu_)
-  bool stop_called_ = false;         // GUARDED_BY(ack_mu_)
-  bool gate_open_ = false;           // GUARDED_BY(ack_mu_); Start has returned
-  bool start_done_ = false;          // GUARDED_BY(ack_mu_)
-  Status start_status_;              // GUARDED_BY(ack_mu_)
+  std::condition_variable ack_cv_;  // start_done_, gate_open_, pending_ drained, live_
+  std::uint64_t generation_ = 0;    // GUARDED_BY(ack_mu_)
+  std::uint64_t next_seq_ = 0;      // GUARDED_BY(ack_mu_)
+  std::deque<Pending> pending_;     // GUARDED_BY(ack_mu_); QoS 1 only, in arrival order
+  bool live_ = false;               // GUARDED_BY(ack_mu_); tokens of generation_ are valid
+  bool stopping_ = false;           // GUARDED_BY(ack_mu_)
+  bool stop_called_ = false;        // GUARDED_BY(ack_mu_)
+  bool gate_open_ = false;          // GUARDED_BY(ack_mu_); Start has returned
+  bool start_done_ = false;         // GUARDED_BY(ack_mu_)
+  Status start_status_;             // GUARDED_BY(ack_mu_)
 
   std::mutex write_mu_;
-  std::condition_variable write_cv_;  // wakes the pinger
-  int fd_ = -1;                       // GUARDED_BY(write_mu_); -1 when no writer may use it
-  bool write_failed_ = false;         // GUARDED_BY(write_mu_)
-  std::string write_error_;           // GUARDED_BY(write_mu_)
-  bool exit_ = false;                 // GUARDED_BY(write_mu_)
-  std::string out_;                   // GUARDED_BY(write_mu_); reused for every write
-  SteadyClock::time_point last_send_{};   // GUARDED_BY(write_mu_)
-  SteadyClock::time_point ping_sent_{};   // GUARDED_BY(write_mu_)
-  bool ping_outstanding_ = false;         // GUARDED_BY(write_mu_)
+  std::condition_variable write_cv_;     // wakes the pinger
+  int fd_ = -1;                          // GUARDED_BY(write_mu_); -1 when no writer may use it
+  bool write_failed_ = false;            // GUARDED_BY(write_mu_)
+  std::string write_error_;              // GUARDED_BY(write_mu_)
+  bool exit_ = false;                    // GUARDED_BY(write_mu_)
+  std::string out_;                      // GUARDED_BY(write_mu_); reused for every write
+  SteadyClock::time_point last_send_{};  // GUARDED_BY(write_mu_)
+  SteadyClock::time_point ping_sent_{};  // GUARDED_BY(write_mu_)
+  bool ping_outstanding_ = false;        // GUARDED_BY(write_mu_)
 
   std::atomic<bool> subscribed_{false};
   std::atomic<bool> in_handler_{false};
@@ -827,8 +826,8 @@ Result<std::unique_ptr<MqttSubscriber>> MqttSubscriber::Start(const MqttSubscrib
   auto impl = std::make_unique<MqttSubscriberImpl>(options, std::move(handler), std::move(connect));
   if (Status s = impl->Begin(); !s.ok()) {
     impl->Stop(milliseconds(0));
-    return Status::Unavailable("mqtt: " + options.host + ":" + std::to_string(options.port) +
-                               ": " + s.message());
+    return Status::Unavailable("mqtt: " + options.host + ":" + std::to_string(options.port) + ": " +
+                               s.message());
   }
   return std::unique_ptr<MqttSubscriber>(std::move(impl));
 }

@@ -18,9 +18,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,8 +37,8 @@ struct MqttSubscriberOptions {
   std::string username;  // empty: none
   std::string password;  // needs a user name (Start refuses it alone); never logged
   std::string topic = "aquawatch/+/readings";
-  int qos = 1;                  // 0 or 1
-  bool clean_session = false;   // false: the broker keeps unacknowledged messages for us
+  int qos = 1;                 // 0 or 1
+  bool clean_session = false;  // false: the broker keeps unacknowledged messages for us
   // PINGREQ when nothing else was sent for this long (0 to 65535; 0 turns keep-alive off). A
   // connection that answers no PINGREQ within this long again is treated as lost.
   int keep_alive_seconds = 20;
@@ -68,12 +68,12 @@ struct MqttMessage {
 };
 
 struct MqttSubscriberStats {
-  std::uint64_t messages = 0;       // PUBLISH packets handed to the handler
-  std::uint64_t acks = 0;           // PUBACK packets sent
-  std::uint64_t oversized = 0;      // PUBLISH packets over max_packet_bytes (acked, not handed)
-  std::uint64_t reconnects = 0;     // connections made after the first
-  std::uint64_t stale_acks = 0;     // Ack() calls for a connection that had dropped
-  std::uint64_t redelivered = 0;    // messages handed out with the DUP flag set
+  std::uint64_t messages = 0;           // PUBLISH packets handed to the handler
+  std::uint64_t acks = 0;               // PUBACK packets sent
+  std::uint64_t oversized = 0;          // PUBLISH packets over max_packet_bytes (acked, not handed)
+  std::uint64_t reconnects = 0;         // connections made after the first
+  std::uint64_t stale_acks = 0;         // Ack() calls for a connection that had dropped
+  std::uint64_t redelivered = 0;        // messages handed out with the DUP flag set
   std::uint64_t connection_losses = 0;  // established connections that dropped (Stop excluded)
 };
 

@@ -342,7 +342,8 @@ Result<std::unique_ptr<BlockStore>> BlockStore::Open(const std::string& dir,
   // Made here, so that RocksDB does not log a missing directory as an error on a first start.
   std::error_code dir_error;
   std::filesystem::create_directories(dir, dir_error);
-  if (dir_error) return Status::IoError("creating the store at " + dir + ": " + dir_error.message());
+  if (dir_error)
+    return Status::IoError("creating the store at " + dir + ": " + dir_error.message());
 
   rocksdb::DB* raw = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;

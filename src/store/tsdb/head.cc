@@ -76,7 +76,7 @@ std::ptrdiff_t ShardHead::SlotOf(std::uint32_t sensor, std::uint32_t name) const
 }
 
 const ShardHead::Series* ShardHead::Find(std::uint32_t sensor, std::string_view parameter,
-                                        std::size_t slot_hint) const {
+                                         std::size_t slot_hint) const {
   if (sensor >= series_.size()) return nullptr;
   const std::vector<Series>& mine = series_[sensor];
   // Readings of a sensor list their parameters in the same order every time.

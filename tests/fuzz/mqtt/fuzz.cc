@@ -25,7 +25,7 @@ struct Seen {
   Event event = Event::kNeedMore;
   std::uint8_t type = 0;
   std::uint8_t flags = 0;
-  std::string body;  // packet body, or the oversized topic prefix
+  std::string body;       // packet body, or the oversized topic prefix
   std::size_t bytes = 0;  // oversized: packet size
   std::uint16_t packet_id = 0;
   int qos = 0;

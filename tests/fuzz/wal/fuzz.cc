@@ -13,12 +13,12 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
   aquawatch::ReadingBatch batch;
-  auto end = aquawatch::ScanShardLogSegment(bytes, [&](std::string_view payload,
-                                                       aquawatch::LogFormat format) {
-    batch.Clear();
-    (void)aquawatch::DecodeBatch(payload, batch, format);
-    return aquawatch::Status::Ok();
-  });
+  auto end = aquawatch::ScanShardLogSegment(
+      bytes, [&](std::string_view payload, aquawatch::LogFormat format) {
+        batch.Clear();
+        (void)aquawatch::DecodeBatch(payload, batch, format);
+        return aquawatch::Status::Ok();
+      });
   if (end.ok() && *end > size) __builtin_trap();
 
   aquawatch::CheckpointReader reader(bytes);

@@ -58,12 +58,12 @@ std::vector<std::string> Split(std::string_view stream, std::size_t max, ChunkFn
       if (*e == FrameSplitter::Event::kNeedMore) break;
       if (*e == FrameSplitter::Event::kPacket) {
         const Packet& p = splitter.packet();
-        events.push_back(std::string(PacketTypeName(p.type)) + " flags=" +
-                         std::to_string(p.flags) + " body=" + Hex(p.body));
+        events.push_back(std::string(PacketTypeName(p.type)) + " flags=" + std::to_string(p.flags) +
+                         " body=" + Hex(p.body));
       } else {
         const OversizedPublish& o = splitter.oversized();
-        events.push_back("oversized bytes=" + std::to_string(o.packet_bytes) + " id=" +
-                         std::to_string(o.packet_id) + " qos=" + std::to_string(o.qos) +
+        events.push_back("oversized bytes=" + std::to_string(o.packet_bytes) +
+                         " id=" + std::to_string(o.packet_id) + " qos=" + std::to_string(o.qos) +
                          " topic=" + std::string(o.topic) + (o.topic_truncated ? "..." : ""));
       }
     }
@@ -118,8 +118,8 @@ TEST(MqttCodec, ConnectPersistentSessionWithoutCredentials) {
   ASSERT_TRUE(EncodeConnect(f, out).ok());
   // Section 3.1: fixed header, "MQTT", level 4, flags 0 (no clean session), keep-alive 20,
   // client id.
-  EXPECT_EQ(Hex(out), Hex(Bytes({0x10, 0x0E, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x00, 0x00,
-                                 0x14, 0x00, 0x02, 'a', 'w'})));
+  EXPECT_EQ(Hex(out), Hex(Bytes({0x10, 0x0E, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x00, 0x00, 0x14,
+                                 0x00, 0x02, 'a', 'w'})));
 }
 
 TEST(MqttCodec, ConnectWithUserNameAndPasswordAndCleanSession) {
@@ -132,9 +132,9 @@ TEST(MqttCodec, ConnectWithUserNameAndPasswordAndCleanSession) {
   f.password = "p";
   ASSERT_TRUE(EncodeConnect(f, out).ok());
   // Flags 1100 0010: user name, password, clean session (section 3.1.2.3).
-  EXPECT_EQ(Hex(out), Hex("keep" + Bytes({0x10, 0x14, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0xC2,
-                                          0x00, 0x0A, 0x00, 0x02, 'a', 'w', 0x00, 0x01, 'u', 0x00,
-                                          0x01, 'p'})));
+  EXPECT_EQ(Hex(out),
+            Hex("keep" + Bytes({0x10, 0x14, 0x00, 0x04, 'M', 'Q',  'T',  'T', 0x04, 0xC2, 0x00,
+                                0x0A, 0x00, 0x02, 'a',  'w', 0x00, 0x01, 'u', 0x00, 0x01, 'p'})));
 }
 
 TEST(MqttCodec, ConnectUserNameWithoutPassword) {
@@ -209,7 +209,8 @@ TEST(MqttCodec, PublishMatchesSpec) {
   // Section 3.3.2.3, table 3.4: topic "a/b", packet id 10.
   EXPECT_EQ(Hex(PublishBytes("a/b", "hi", 1, 10)),
             Hex(Bytes({0x32, 0x09, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x0A, 'h', 'i'})));
-  EXPECT_EQ(Hex(PublishBytes("a/b", "", 0, 0)), Hex(Bytes({0x30, 0x05, 0x00, 0x03, 'a', '/', 'b'})));
+  EXPECT_EQ(Hex(PublishBytes("a/b", "", 0, 0)),
+            Hex(Bytes({0x30, 0x05, 0x00, 0x03, 'a', '/', 'b'})));
   std::string out;
   ASSERT_TRUE(EncodePublish("t", "x", 1, 7, true, true, out).ok());
   EXPECT_EQ(static_cast<std::uint8_t>(out[0]), 0x3B);  // DUP, QoS 1, RETAIN
@@ -271,8 +272,8 @@ TEST(MqttCodec, RejectsMalformedSuback) {
 }
 
 TEST(MqttCodec, ParsesPublish) {
-  Result<Publish> p =
-      ParsePublish({kPublish, 0x0B, Keep(Bytes({0x00, 0x03, 'a', '/', 'b', 0x00, 0x0A, 'h', 'i'}))});
+  Result<Publish> p = ParsePublish(
+      {kPublish, 0x0B, Keep(Bytes({0x00, 0x03, 'a', '/', 'b', 0x00, 0x0A, 'h', 'i'}))});
   ASSERT_TRUE(p.ok()) << p.status().message();
   EXPECT_EQ(p->topic, "a/b");
   EXPECT_EQ(p->payload, "hi");
@@ -302,8 +303,7 @@ TEST(MqttCodec, RejectsMalformedPublish) {
   EXPECT_NE(err(0x06, Bytes({0x00, 0x01, 't', 0x00, 0x01})).find("QoS bits are 3"),
             std::string::npos);
   EXPECT_NE(err(0x04, Bytes({0x00, 0x01, 't', 0x00, 0x01})).find("QoS 2"), std::string::npos);
-  EXPECT_NE(err(0x02, Bytes({0x00, 0x01, 't', 0x00, 0x00})).find("packet id 0"),
-            std::string::npos);
+  EXPECT_NE(err(0x02, Bytes({0x00, 0x01, 't', 0x00, 0x00})).find("packet id 0"), std::string::npos);
   EXPECT_NE(err(0x00, Bytes({0x00, 0x05, 'a', 'b'})).find("runs past"), std::string::npos);
   EXPECT_NE(err(0x02, Bytes({0x00, 0x01, 't', 0x00})).find("without a packet id"),
             std::string::npos);
@@ -314,7 +314,8 @@ TEST(MqttCodec, RejectsMalformedPublish) {
   EXPECT_NE(err(0x00, Bytes({0x00, 0x01, '#'})).find("wildcard"), std::string::npos);
   EXPECT_NE(err(0x00, Bytes({0x00, 0x02, 'a', 0x00})).find("UTF-8"), std::string::npos);
   EXPECT_NE(err(0x00, Bytes({0x00, 0x01, 0xFF})).find("UTF-8"), std::string::npos);
-  EXPECT_NE(err(0x00, Bytes({0x00, 0x02, 0xC0, 0xAF})).find("UTF-8"), std::string::npos);  // overlong
+  EXPECT_NE(err(0x00, Bytes({0x00, 0x02, 0xC0, 0xAF})).find("UTF-8"),
+            std::string::npos);  // overlong
   EXPECT_NE(err(0x00, Bytes({0x00, 0x03, 0xED, 0xA0, 0x80})).find("UTF-8"),
             std::string::npos);  // surrogate
   EXPECT_NE(err(0x00, Bytes({0x00, 0x02, 0xE2, 0x82})).find("UTF-8"), std::string::npos);
@@ -358,7 +359,7 @@ TEST(MqttCodec, TopicFilterRules) {
 // A stream with every packet a subscriber receives, bodies of 0, 2 and over 127 bytes.
 std::string MixedStream() {
   std::string s = Bytes({0x20, 0x02, 0x01, 0x00});  // CONNACK
-  s += Bytes({0x90, 0x03, 0x00, 0x01, 0x01});        // SUBACK
+  s += Bytes({0x90, 0x03, 0x00, 0x01, 0x01});       // SUBACK
   s += PublishBytes("a/b", "one", 1, 1);
   s += Bytes({0xD0, 0x00});  // PINGRESP
   s += PublishBytes("a/c", std::string(300, 'x'), 1, 2);
@@ -372,8 +373,8 @@ TEST(FrameSplitter, SplitsWholeStream) {
   ASSERT_EQ(events.size(), 7u);
   EXPECT_EQ(events[0], "CONNACK flags=0 body=01 00");
   EXPECT_EQ(events[1], "SUBACK flags=0 body=00 01 01");
-  EXPECT_EQ(events[2], "PUBLISH flags=2 body=" + Hex(Bytes({0, 3, 'a', '/', 'b', 0, 1})) + " " +
-                           Hex("one"));
+  EXPECT_EQ(events[2],
+            "PUBLISH flags=2 body=" + Hex(Bytes({0, 3, 'a', '/', 'b', 0, 1})) + " " + Hex("one"));
   EXPECT_EQ(events[3], "PINGRESP flags=0 body=");
   EXPECT_EQ(events[5], "PUBLISH flags=0 body=00 02 71 30");
 }

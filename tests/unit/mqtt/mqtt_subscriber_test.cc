@@ -27,8 +27,8 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
-#include <iostream>
 #include <future>
+#include <iostream>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -979,8 +979,7 @@ TEST(MqttSubscriberWire, ReportsConnackRefusalInWords) {
   Result<std::unique_ptr<MqttSubscriber>> s = MqttSubscriber::Start(o, [](MqttMessage&&) {});
   serve.get();
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("not authorized"), std::string::npos)
-      << s.status().message();
+  EXPECT_NE(s.status().message().find("not authorized"), std::string::npos) << s.status().message();
   EXPECT_EQ(s.status().message().find("hunter2"), std::string::npos);
 }
 
@@ -1020,8 +1019,8 @@ TEST(MqttSubscriberWire, MessagesBeforeSubackAreHeldInOrderAndOversizedOnesAcked
   MqttSubscriberOptions o = Options(0, "held");
   o.max_packet_bytes = 256;
   // A resumed session: the broker sends what it kept before it answers the SUBSCRIBE.
-  std::string early = Publish("one", 1, 11) + Publish(std::string(1000, 'z'), 1, 12) +
-                      Publish("three", 1, 13);
+  std::string early =
+      Publish("one", 1, 11) + Publish(std::string(1000, 'z'), 1, 12) + Publish("three", 1, 13);
   ASSERT_TRUE(f.Start(o, got.Handler(), early));
   std::vector<MqttMessage> m = got.WaitFor(2);
   ASSERT_EQ(m.size(), 2u);

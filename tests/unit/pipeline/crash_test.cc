@@ -124,7 +124,7 @@ struct Rig {
     options.log.segment_bytes = 4 << 10;
     options.store.checkpoint_bytes = 8 << 10;
     options.store.checkpoint_retry_interval_ns = 0;
-    options.storage_retry_interval_ns = 1'000'000;  // 1 ms
+    options.storage_retry_interval_ns = 1'000'000;     // 1 ms
     for (auto& r : options.store.retention_ns) r = 0;  // the test times are long past
   }
   Result<std::unique_ptr<Pipeline>> Open() {
@@ -143,8 +143,10 @@ void ExpectAllAcknowledged(Pipeline& p, const Outcome& out, const std::string& c
     read.from_ns = 0;
     read.to_ns = kT0 + 400 * 86'400 * kSecond;
     Status st = p.ReadSeries(read, points);
-    if (st.code() == StatusCode::kNotFound) points.clear();
-    else ASSERT_TRUE(st.ok()) << context << ": " << st.ToString();
+    if (st.code() == StatusCode::kNotFound)
+      points.clear();
+    else
+      ASSERT_TRUE(st.ok()) << context << ": " << st.ToString();
     std::map<std::int64_t, double> stored;
     for (const SeriesPoint& pt : points) {
       ASSERT_TRUE(stored.emplace(pt.t_ns, pt.value).second)
@@ -224,8 +226,8 @@ TEST(Crash, RandomizedPowerCutsWithTwoShards) {
       if (p.ok()) RunWorkload(**p, &rig.env, workload, out);
     }
     rig.env.Crash(rng());
-    ReopenAndCheck(rig, out,
-                   "seed " + std::to_string(workload.seed) + ", cut at " + std::to_string(crash_at));
+    ReopenAndCheck(
+        rig, out, "seed " + std::to_string(workload.seed) + ", cut at " + std::to_string(crash_at));
     if (HasFatalFailure()) return;
   }
 }

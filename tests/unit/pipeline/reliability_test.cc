@@ -53,8 +53,8 @@ TEST(Reliability, ASubmitRacingStopIsAlwaysAnswered) {
     for (int w = 0; w < 3; ++w) {
       writers.emplace_back([&, w] {
         for (std::int64_t i = 0; go.load(); ++i) {
-          ReadingBatch b = OneReading("w" + std::to_string(w) + "-" + std::to_string(i % 50),
-                                      kT0 + i);
+          ReadingBatch b =
+              OneReading("w" + std::to_string(w) + "-" + std::to_string(i % 50), kT0 + i);
           if ((*p)->Submit(b, [&](const WriteResult&) { answered.fetch_add(1); }).ok()) {
             taken.fetch_add(1);
           }

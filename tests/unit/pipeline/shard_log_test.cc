@@ -71,8 +71,7 @@ TEST(ShardLog, ReplaysEverySyncedRecordAfterReopen) {
   testing::TempDir dir;
   {
     ShardLogRecovery stats;
-    auto log = ShardLog::Open(
-        DefaultEnv(), dir.path(), {}, 0, Ignore, &stats);
+    auto log = ShardLog::Open(DefaultEnv(), dir.path(), {}, 0, Ignore, &stats);
     ASSERT_TRUE(log.ok());
     for (int i = 0; i < 10; ++i) {
       std::string rec;
@@ -95,9 +94,7 @@ TEST(ShardLog, RollsSegmentsAndReadsThemInOrder) {
   ShardLogOptions options;
   options.segment_bytes = 4096;
   {
-    auto log = ShardLog::Open(
-        DefaultEnv(), dir.path(), options, 0, Ignore,
-        nullptr);
+    auto log = ShardLog::Open(DefaultEnv(), dir.path(), options, 0, Ignore, nullptr);
     ASSERT_TRUE(log.ok());
     for (int i = 0; i < 100; ++i) {
       std::string rec;
@@ -126,8 +123,7 @@ TEST(ShardLog, CutsATornTailAtEveryPossibleOffset) {
   EncodeBatch(MakeBatch(2, 2), rec2);
   std::string seed_dir = base.path() + "/seed";
   {
-    auto log = ShardLog::Open(
-        DefaultEnv(), seed_dir, {}, 0, Ignore, nullptr);
+    auto log = ShardLog::Open(DefaultEnv(), seed_dir, {}, 0, Ignore, nullptr);
     ASSERT_TRUE(log.ok());
     ASSERT_TRUE((*log)->Append(rec1).ok());
     ASSERT_TRUE((*log)->Append(rec2).ok());
