@@ -116,26 +116,35 @@ int RunServe(const Config& config) {
       "({} log records, {} torn bytes cut)",
       rec.seconds, rec.checkpoint_sensors, rec.checkpoint_bytes, rec.readings, rec.records,
       rec.truncated_bytes);
-  metrics.AddCallbackGauge("aquawatch_recovery_seconds",
-                           "Time the last start spent loading checkpoints and replaying logs", "",
-                           [rec] { return rec.seconds; });
-  metrics.AddCallbackGauge("aquawatch_recovery_checkpoint_sensors",
-                           "Sensors restored from checkpoints at the last start", "",
-                           [rec] { return static_cast<double>(rec.checkpoint_sensors); });
-  metrics.AddCallbackGauge("aquawatch_recovery_readings", "Readings replayed at the last start", "",
-                           [rec] { return static_cast<double>(rec.readings); });
-  metrics.AddCallbackGauge("aquawatch_recovery_torn_bytes",
-                           "Bytes of unacknowledged torn log tail cut at the last start", "",
-                           [rec] { return static_cast<double>(rec.truncated_bytes); });
-  metrics.AddCallbackGauge("aquawatch_recovery_quarantined_records",
-                           "Damaged log records moved to quarantine/ at the last start", "",
-                           [rec] { return static_cast<double>(rec.quarantined_records); });
-  metrics.AddCallbackGauge("aquawatch_recovery_quarantined_bytes",
-                           "Bytes of damaged log moved to quarantine/ at the last start", "",
-                           [rec] { return static_cast<double>(rec.quarantined_bytes); });
-  metrics.AddCallbackGauge("aquawatch_recovery_quarantined_checkpoints",
-                           "Damaged checkpoints moved to quarantine/ at the last start", "",
-                           [rec] { return static_cast<double>(rec.quarantined_checkpoints); });
+  // What the last start did; fixed for the life of the process.
+  const struct {
+    const char* name;
+    const char* help;
+    double value;
+  } recovery_gauges[] = {
+      {"aquawatch_recovery_seconds",
+       "Time the last start spent loading checkpoints and replaying logs", rec.seconds},
+      {"aquawatch_recovery_checkpoint_sensors",
+       "Sensors restored from checkpoints at the last start",
+       static_cast<double>(rec.checkpoint_sensors)},
+      {"aquawatch_recovery_readings", "Readings replayed at the last start",
+       static_cast<double>(rec.readings)},
+      {"aquawatch_recovery_torn_bytes",
+       "Bytes of unacknowledged torn log tail cut at the last start",
+       static_cast<double>(rec.truncated_bytes)},
+      {"aquawatch_recovery_quarantined_records",
+       "Damaged log records moved to quarantine/ at the last start",
+       static_cast<double>(rec.quarantined_records)},
+      {"aquawatch_recovery_quarantined_bytes",
+       "Bytes of damaged log moved to quarantine/ at the last start",
+       static_cast<double>(rec.quarantined_bytes)},
+      {"aquawatch_recovery_quarantined_checkpoints",
+       "Damaged checkpoints moved to quarantine/ at the last start",
+       static_cast<double>(rec.quarantined_checkpoints)},
+  };
+  for (const auto& g : recovery_gauges) {
+    metrics.AddCallbackGauge(g.name, g.help, "", [v = g.value] { return v; });
+  }
 
   // The io_context outlives everything that owns sockets (WebSocket sessions live in the hub), so
   // it is created first and destroyed last.
