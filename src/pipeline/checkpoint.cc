@@ -5,10 +5,12 @@
 namespace aquawatch {
 namespace {
 
-// Version 2: sensor entries carry a versioned detector state block (docs/format/checkpoint.md).
-constexpr std::string_view kMagic = "AQWCKP02";
+// Version 3: one `T` entry per sensor with its custom values and head series, in any order, so
+// a shard can write them as it captures them (docs/format/checkpoint.md). Version 2 (`S`, `C`,
+// `H`) is still read.
+constexpr std::string_view kMagic = "AQWCKP03";
+constexpr std::string_view kMagicVersion2 = "AQWCKP02";
 constexpr std::string_view kMagicVersion1 = "AQWCKP01";
-constexpr std::size_t kRecordTarget = 1u << 20;
 
 }  // namespace
 
@@ -30,7 +32,7 @@ Result<std::unique_ptr<CheckpointWriter>> CheckpointWriter::Create(Env& env, std
 }
 
 std::string& CheckpointWriter::Entry(char type) {
-  if (!record_.empty() && (record_[0] != type || record_.size() >= kRecordTarget)) {
+  if (!record_.empty() && (record_[0] != type || record_.size() >= kCheckpointRecordTarget)) {
     Status s = FlushRecord();
     if (error_.ok()) error_ = s;
   }
@@ -40,17 +42,25 @@ std::string& CheckpointWriter::Entry(char type) {
 
 Status CheckpointWriter::FlushRecord() {
   if (record_.empty()) return Status::Ok();
-  std::string header;
-  FieldWriter w(header);
-  w.Put<std::uint32_t>(static_cast<std::uint32_t>(record_.size()));
-  w.Put<std::uint32_t>(Crc32c(record_));
-  header.append(record_);
-  bytes_ += header.size();
+  Status s = AddRecord(record_);
   record_.clear();
-  return file_->Append(header);
+  return s;
 }
 
-Status CheckpointWriter::Finish(std::uint64_t sensors, std::uint64_t series) {
+Status CheckpointWriter::AddRecord(std::string_view payload) {
+  char header[8];
+  const auto length = static_cast<std::uint32_t>(payload.size());
+  const std::uint32_t crc = Crc32c(payload);
+  std::memcpy(header, &length, 4);
+  std::memcpy(header + 4, &crc, 4);
+  bytes_ += sizeof(header) + payload.size();
+  Status s = file_->Append(std::string_view(header, sizeof(header)));
+  if (s.ok()) s = file_->Append(payload);
+  return s;
+}
+
+Status CheckpointWriter::Finish(std::uint64_t sensors, std::uint64_t series,
+                                const std::function<Status()>& before_publish) {
   Status s = FlushRecord();
   if (s.ok()) s = error_;
   if (s.ok()) {
@@ -62,6 +72,7 @@ Status CheckpointWriter::Finish(std::uint64_t sensors, std::uint64_t series) {
   }
   if (s.ok()) s = file_->Sync();
   if (s.ok()) s = file_->Close();
+  if (s.ok() && before_publish) s = before_publish();
   const std::string tmp = dir_ + "/" + name_ + ".tmp";
   if (s.ok()) s = env_.RenameFile(tmp, dir_ + "/" + name_);
   if (s.ok()) s = env_.SyncDir(dir_);
@@ -80,10 +91,14 @@ bool CheckpointReader::Next(char* type, std::string_view* entries) {
   if (pos_ == 0) {
     if (bytes_.substr(0, kMagic.size()) == kMagicVersion1) {
       status_ = Status::Corruption(
-          "checkpoint format 1 was written by an older aquawatch; this one reads format 2");
+          "checkpoint format 1 was written by an older aquawatch; this one reads formats 2 and 3");
       return false;
     }
-    if (bytes_.substr(0, kMagic.size()) != kMagic) {
+    if (bytes_.substr(0, kMagic.size()) == kMagic) {
+      version_ = 3;
+    } else if (bytes_.substr(0, kMagic.size()) == kMagicVersion2) {
+      version_ = 2;
+    } else {
       status_ = Status::Corruption("not a checkpoint (bad magic)");
       return false;
     }

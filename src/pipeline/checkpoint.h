@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -83,8 +84,12 @@ class CheckpointWriter {
   // The buffer for one more entry of a record of `type`: the caller appends the entry's fields.
   // A change of type, or a full record, closes the current record first.
   std::string& Entry(char type);
-  // Writes the `E` record and publishes the file. Nothing is visible before this returns OK.
-  Status Finish(std::uint64_t sensors, std::uint64_t series);
+  // Writes one whole record: its type byte, then its entries (CheckpointStream builds them).
+  Status AddRecord(std::string_view payload);
+  // Writes the `E` record, syncs, runs `before_publish` (if any; an error stops the publication)
+  // and publishes the file. Nothing is visible before this returns OK.
+  Status Finish(std::uint64_t sensors, std::uint64_t series,
+                const std::function<Status()>& before_publish = {});
   // After a failed Finish: removes the temporary file, so a full disk gets its space back.
   void Abandon();
   std::uint64_t bytes_written() const { return bytes_; }
@@ -102,10 +107,16 @@ class CheckpointWriter {
   std::uint64_t bytes_ = 0;
 };
 
-// Walks a checkpoint's records, verifying magic, CRCs and the final `E` record.
+// A record grows to about this size before it is closed.
+inline constexpr std::size_t kCheckpointRecordTarget = 1u << 20;
+
+// Walks a checkpoint's records, verifying magic, CRCs and the final `E` record. Reads format 2
+// (`L S C H` records) and 3 (`L T`); docs/format/checkpoint.md.
 class CheckpointReader {
  public:
   explicit CheckpointReader(std::string_view bytes) : bytes_(bytes) {}
+  // The format version, once Next() has read the magic.
+  int version() const { return version_; }
   // The next record's type and entries (after the type byte). False at `E` or on damage; then
   // status() says which, and end() holds the `E` record's entries.
   bool Next(char* type, std::string_view* entries);
@@ -115,6 +126,7 @@ class CheckpointReader {
  private:
   std::string_view bytes_;
   std::size_t pos_ = 0;
+  int version_ = 0;
   Status status_;
   std::string_view end_;
 };

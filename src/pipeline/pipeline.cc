@@ -23,6 +23,7 @@
 #include "core/hash.h"
 #include "pipeline/bounded_queue.h"
 #include "pipeline/checkpoint.h"
+#include "pipeline/checkpoint_stream.h"
 #include "pipeline/log_codec.h"
 #include "pipeline/sensor_index.h"
 
@@ -87,8 +88,10 @@ void Ticket::Finish(const Status& s, ShardWork& work) {
 constexpr std::uint32_t kUnknownSensor = SensorIndex::kNotFound;
 
 // The threshold rules of every site profile and the profile of each sensor, shared by the shards.
-// Changes (through the API) are rare; a shard checks version() once per group and re-reads
-// what it needs when it moved. Thread-safety: every method may be called from any thread.
+// Changes (through the API) are rare; a shard checks version() once per group and, when it
+// moved, takes the new rules and the profile changes since it last looked (a list, so the
+// shard touches only the sensors that changed, never its whole table).
+// Thread-safety: every method may be called from any thread.
 class RuleBook {
  public:
   explicit RuleBook(const ProfileRules& rules)
@@ -115,8 +118,23 @@ class RuleBook {
     } else {
       profiles_[std::string(sensor)] = static_cast<std::uint8_t>(profile);
     }
+    changes_.emplace_back(sensor, static_cast<std::uint8_t>(profile));
     any_profiles_.store(!profiles_.empty(), std::memory_order_release);
     version_.fetch_add(1, std::memory_order_release);
+  }
+
+  std::size_t change_count() const {
+    std::lock_guard lock(mu_);
+    return changes_.size();
+  }
+
+  // Appends to `out` the profile changes from number `from` on; returns the number after the
+  // last (where the next call starts).
+  std::size_t ChangesSince(std::size_t from,
+                           std::vector<std::pair<std::string, std::uint8_t>>& out) const {
+    std::lock_guard lock(mu_);
+    for (std::size_t i = from; i < changes_.size(); ++i) out.push_back(changes_[i]);
+    return changes_.size();
   }
 
   std::uint8_t ProfileOf(std::string_view sensor) const {
@@ -130,7 +148,8 @@ class RuleBook {
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const ProfileRules> rules_;
-  std::unordered_map<std::string, std::uint8_t> profiles_;  // sensors not on the default
+  std::unordered_map<std::string, std::uint8_t> profiles_;     // sensors not on the default
+  std::vector<std::pair<std::string, std::uint8_t>> changes_;  // every SetSensorProfile
   std::atomic<bool> any_profiles_{false};
   std::atomic<std::uint64_t> version_{1};
 };
@@ -168,6 +187,12 @@ struct SensorState {
 // The offline sweep visits this many sensors per shard at most this often: 200,000 a second.
 constexpr std::size_t kOfflineSweepSlice = 50'000;
 constexpr std::int64_t kOfflineSweepPeriodNs = 250'000'000;
+// Work between groups that walks the sensor table (checkpoint capture, idle seals) takes at
+// most this long per loop iteration, so a reading never waits longer behind it.
+constexpr std::int64_t kCaptureSliceNs = 2'000'000;
+constexpr std::int64_t kIdleSealSliceNs = 1'000'000;
+// A checkpoint's entries waiting for its writing thread: the capture pauses past this.
+constexpr std::size_t kCaptureBacklogBytes = 64u << 20;
 // Detector state in a checkpoint is versioned on its own: a checkpoint with another version
 // loads with fresh detector state (baselines warm up again) instead of refusing to start.
 constexpr std::uint8_t kDetectorStateVersion = 6;
@@ -197,6 +222,8 @@ struct ShardMetrics {
   Counter* store_refused;
   Histogram* group_readings;
   Histogram* sync_seconds;
+  Histogram* loop_seconds;
+  Gauge* loop_max_seconds;
 };
 
 // One shard's metrics, labelled `label` (shard="N").
@@ -236,6 +263,15 @@ ShardMetrics NewShardMetrics(MetricsRegistry& metrics, const std::string& label)
                             ExponentialBuckets(1, 4, 10)),
       &metrics.AddHistogram("aquawatch_log_sync_seconds", "fdatasync duration of a group", label,
                             ExponentialBuckets(0.00005, 2, 16)),
+      &metrics.AddHistogram("aquawatch_shard_loop_seconds",
+                            "Time of one shard loop iteration (a group, its sync and the "
+                            "maintenance slices after it): how long a new batch may wait "
+                            "behind work in progress",
+                            label,
+                            {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                             0.25, 0.5, 1, 2.5}),
+      &metrics.AddGauge("aquawatch_shard_loop_max_seconds",
+                        "The longest shard loop iteration since the start", label),
   };
 }
 
@@ -249,6 +285,7 @@ class Shard {
         rule_book_(rule_book),
         rules_(rule_book.rules()),
         rules_version_(rule_book.version()),
+        profile_changes_seen_(rule_book.change_count()),
         index_(index),
         env_(env),
         clock_(clock),
@@ -367,76 +404,180 @@ class Shard {
     custom_latest_.clear();
     custom_names_of_.clear();
     head_.Clear();
+    capture_.reset();
   }
 
-  // Writes the shard's whole state as a checkpoint and drops the log it covers
-  // (docs/format/checkpoint.md). Shard thread, between groups, with nothing unsynced.
-  // A failure is reported and changes nothing durable: the old checkpoint and the log it needs
-  // stay, and a half-written file is removed. *log_failed tells the caller the log itself failed
-  // (its current segment could not be closed), which the shard treats as a storage failure.
-  Status Checkpoint(bool* log_failed = nullptr) {
-    const std::int64_t t0 = clock_.MonotonicNs();
+  // Checkpoints (docs/format/checkpoint.md) are captured copy-on-write: BeginCheckpoint fixes
+  // the point (a new log segment N; the state as of then is what the file holds), then the
+  // shard goes on taking readings while CaptureStep encodes the sensors a slice at a time
+  // between groups, and any sensor about to change first is captured as it was (BeforeChange).
+  // A CheckpointStream writes the entries on its own thread, flushes the block store, and
+  // publishes the file; FinishCheckpoint then drops the log before N. No step holds the shard
+  // for longer than a slice (kCaptureSliceNs), whatever the number of sensors.
+  // Shard thread only, like the state it reads.
+
+  // Starts a checkpoint. *log_failed tells the caller the log itself failed (its current
+  // segment could not be closed), which the shard treats as a storage failure.
+  // REQUIRES: no checkpoint in progress, nothing unsynced.
+  Status BeginCheckpoint(bool* log_failed = nullptr) {
     auto segment = log_->StartSegment();
     if (!segment.ok()) {
       if (log_failed != nullptr) *log_failed = true;
       return segment.status();
     }
-    Status st = store_.MakeDurable();
-    if (!st.ok()) return st;
-    const std::string name = CheckpointName(*segment);
-    auto writer = CheckpointWriter::Create(env_, Dir(), name);
-    if (!writer.ok()) return writer.status();
-    CheckpointWriter& w = **writer;
-    // The shard thread is the only writer of this state, so it reads it without the lock.
-    for (std::size_t i = 1; i < labels_.size(); ++i)
-      FieldWriter(w.Entry('L')).PutString16(labels_[i]);
-    for (std::size_t idx = 0; idx < sensors_.size(); ++idx) {
-      EncodeSensor(ids_[idx], sensors_[idx], w.Entry('S'));
+    auto stream = CheckpointStream::Start(env_, Dir(), CheckpointName(*segment),
+                                          [this] { return store_.MakeDurable(); });
+    if (!stream.ok()) return stream.status();
+    Capture& c = capture_.emplace();
+    c.stream = std::move(stream).value();
+    c.segment = *segment;
+    c.sensors = static_cast<std::uint32_t>(sensors_.size());
+    c.done.assign((c.sensors + 63) / 64, 0);
+    c.log_bytes = log_->appended_bytes();
+    c.started_mono_ns = clock_.MonotonicNs();
+    // Labels are few (sites, zones, custom names; the label limit bounds them) and only grow:
+    // written now, every sensor captured later refers to these numbers at most.
+    for (std::size_t i = 1; i < labels_.size(); ++i) {
+      FieldWriter(c.stream->Entry('L')).PutString16(labels_[i]);
     }
-    for (const auto& [key, value] : custom_latest_) {
-      FieldWriter f(w.Entry('C'));
-      f.Put<std::uint32_t>(static_cast<std::uint32_t>(key >> 32));
-      f.Put<std::uint32_t>(static_cast<std::uint32_t>(key));
-      f.Put<double>(value);
-    }
-    std::uint64_t series = 0;
-    head_.ForEachSeries([&](std::uint32_t sensor, const SeriesCheckpoint& c) {
-      FieldWriter f(w.Entry('H'));
-      f.Put<std::uint32_t>(sensor);
-      f.PutString16(c.parameter);
-      f.Put<std::uint8_t>(static_cast<std::uint8_t>((c.open ? 1 : 0) | (c.touched ? 2 : 0)));
-      f.Put<std::int64_t>(c.window_start);
-      f.Put<std::int64_t>(c.newest_ns);
-      f.Put<std::int64_t>(c.last_ns);
-      f.Put<std::int64_t>(c.writer.t);
-      f.Put<std::int64_t>(c.writer.delta);
-      f.Put<std::uint64_t>(c.writer.value_bits);
-      f.Put<std::int8_t>(c.writer.leading);
-      f.Put<std::int8_t>(c.writer.trailing);
-      f.Put<std::uint8_t>(c.writer.quality);
-      f.Put<std::uint8_t>(c.writer.free_bits);
-      f.Put<std::uint16_t>(c.writer.count);
-      f.Put<std::int8_t>(c.writer.decimals);
-      f.PutString32(c.chunk);
-      ++series;
-    });
-    st = w.Finish(sensors_.size(), series);
-    if (!st.ok()) {
-      w.Abandon();
-      return st;
-    }
-    if (checkpoint_segment_ != 0 && checkpoint_segment_ != *segment) {
-      st = env_.RemoveFile(Dir() + "/" + CheckpointName(checkpoint_segment_));
-      if (!st.ok()) return st;
-    }
-    st = log_->RemoveSegmentsBefore(*segment);
-    if (!st.ok()) return st;
-    checkpoint_segment_ = *segment;
-    checkpoint_log_bytes_ = log_->appended_bytes();
-    last_checkpoint_mono_ns_ = clock_.MonotonicNs();
-    metrics_.checkpoint_seconds->Observe(static_cast<double>(last_checkpoint_mono_ns_ - t0) / 1e9);
-    metrics_.checkpoint_bytes->Set(static_cast<double>(w.bytes_written()));
+    checkpoint_log_bytes_ = c.log_bytes;
+    last_checkpoint_mono_ns_ = c.started_mono_ns;
     return Status::Ok();
+  }
+
+  // Captures sensor `idx` as it is now unless the checkpoint in progress has it already: called
+  // before anything of a sensor changes, so the checkpoint sees it as it was at its start.
+  void BeforeChange(std::uint32_t idx) {
+    if (capture_.has_value() && idx < capture_->sensors &&
+        (capture_->done[idx / 64] & (std::uint64_t{1} << (idx % 64))) == 0) {
+      CaptureSensor(idx);
+    }
+  }
+
+  // One `T` entry: the sensor, its custom latest values and its head series.
+  void CaptureSensor(std::uint32_t idx) {
+    Capture& c = *capture_;
+    c.done[idx / 64] |= std::uint64_t{1} << (idx % 64);
+    ++c.captured;
+    std::string& out = c.stream->Entry('T');
+    EncodeSensor(ids_[idx], sensors_[idx], out);
+    FieldWriter f(out);
+    auto names = custom_names_of_.find(idx);
+    const std::size_t customs = names == custom_names_of_.end() ? 0 : names->second.size();
+    f.Put<std::uint32_t>(static_cast<std::uint32_t>(customs));
+    if (customs > 0) {
+      for (std::uint32_t name : names->second) {
+        auto v = custom_latest_.find((static_cast<std::uint64_t>(idx) << 32) | name);
+        f.Put<std::uint32_t>(name);
+        f.Put<double>(v != custom_latest_.end() ? v->second : std::nan(""));
+      }
+    }
+    f.Put<std::uint32_t>(static_cast<std::uint32_t>(head_.SeriesCount(idx)));
+    head_.ForEachSeriesOf(idx, capture_chunk_, [&](const SeriesCheckpoint& series) {
+      EncodeSeries(series, out);
+      ++c.series;
+    });
+  }
+
+  static void EncodeSeries(const SeriesCheckpoint& c, std::string& out) {
+    FieldWriter f(out);
+    f.PutString16(c.parameter);
+    f.Put<std::uint8_t>(static_cast<std::uint8_t>((c.open ? 1 : 0) | (c.touched ? 2 : 0)));
+    f.Put<std::int64_t>(c.window_start);
+    f.Put<std::int64_t>(c.newest_ns);
+    f.Put<std::int64_t>(c.last_ns);
+    f.Put<std::int64_t>(c.writer.t);
+    f.Put<std::int64_t>(c.writer.delta);
+    f.Put<std::uint64_t>(c.writer.value_bits);
+    f.Put<std::int8_t>(c.writer.leading);
+    f.Put<std::int8_t>(c.writer.trailing);
+    f.Put<std::uint8_t>(c.writer.quality);
+    f.Put<std::uint8_t>(c.writer.free_bits);
+    f.Put<std::uint16_t>(c.writer.count);
+    f.Put<std::int8_t>(c.writer.decimals);
+    f.PutString32(c.chunk);
+  }
+
+  static bool DecodeSeries(FieldReader& f, SeriesCheckpoint& c) {
+    c.parameter = f.GetString16();
+    auto flags = f.Get<std::uint8_t>();
+    c.open = (flags & 1) != 0;
+    c.touched = (flags & 2) != 0;
+    c.window_start = f.Get<std::int64_t>();
+    c.newest_ns = f.Get<std::int64_t>();
+    c.last_ns = f.Get<std::int64_t>();
+    c.writer.t = f.Get<std::int64_t>();
+    c.writer.delta = f.Get<std::int64_t>();
+    c.writer.value_bits = f.Get<std::uint64_t>();
+    c.writer.leading = f.Get<std::int8_t>();
+    c.writer.trailing = f.Get<std::int8_t>();
+    c.writer.quality = f.Get<std::uint8_t>();
+    c.writer.free_bits = f.Get<std::uint8_t>();
+    c.writer.count = f.Get<std::uint16_t>();
+    c.writer.decimals = f.Get<std::int8_t>();
+    c.chunk = f.GetString32();
+    return f.ok();
+  }
+
+  // Captures the next sensors of the checkpoint in progress for at most `budget_ns` (0: all
+  // of them), then hands the rest to the stream's thread once every sensor is in.
+  void CaptureStep(std::int64_t budget_ns) {
+    Capture& c = *capture_;
+    if (c.finishing) return;
+    const std::int64_t t0 = clock_.MonotonicNs();
+    while (c.cursor < c.sensors) {
+      // A disk slower than the capture: wait with the next slice rather than buffer the shard.
+      if (budget_ns > 0 && c.stream->backlog_bytes() > kCaptureBacklogBytes) return;
+      for (int n = 0; n < 64 && c.cursor < c.sensors; ++n, ++c.cursor) {
+        if ((c.done[c.cursor / 64] & (std::uint64_t{1} << (c.cursor % 64))) == 0) {
+          CaptureSensor(c.cursor);
+        }
+      }
+      if (budget_ns > 0 && clock_.MonotonicNs() - t0 >= budget_ns) return;
+    }
+    c.finishing = true;
+    c.stream->Finish(c.captured, c.series);
+  }
+
+  // Once the stream has published the file: the older checkpoint and the log before the new
+  // one go. A failed checkpoint changes nothing durable (the old checkpoint and the log it
+  // needs stay) and is reported. Returns false while the stream is still writing.
+  bool PollCheckpoint(Status* result) {
+    Capture& c = *capture_;
+    Status st;
+    if (!c.finishing || !c.stream->Done(&st)) return false;
+    if (st.ok() && checkpoint_segment_ != 0 && checkpoint_segment_ != c.segment) {
+      st = env_.RemoveFile(Dir() + "/" + CheckpointName(checkpoint_segment_));
+    }
+    if (st.ok()) st = log_->RemoveSegmentsBefore(c.segment);
+    if (st.ok()) {
+      checkpoint_segment_ = c.segment;
+      metrics_.checkpoint_seconds->Observe(
+          static_cast<double>(clock_.MonotonicNs() - c.started_mono_ns) / 1e9);
+      metrics_.checkpoint_bytes->Set(static_cast<double>(c.stream->bytes_written()));
+    }
+    capture_.reset();
+    *result = st;
+    return true;
+  }
+
+  // A whole checkpoint now, waiting for its file (start-up after quarantine, a clean stop):
+  // finishes one in progress first, then takes a fresh one if the log has grown since.
+  Status Checkpoint(bool* log_failed = nullptr) {
+    Status st;
+    if (capture_.has_value()) {
+      CaptureStep(0);
+      (void)capture_->stream->Wait();
+      (void)PollCheckpoint(&st);
+      if (!st.ok()) return st;
+      if (log_->appended_bytes() == checkpoint_log_bytes_) return st;
+    }
+    st = BeginCheckpoint(log_failed);
+    if (!st.ok()) return st;
+    CaptureStep(0);
+    (void)capture_->stream->Wait();
+    (void)PollCheckpoint(&st);
+    return st;
   }
 
   void Start() {
@@ -583,6 +724,34 @@ class Shard {
     return f.ok() ? Status::Ok() : Status::Corruption("truncated sensor entry");
   }
 
+  // A format 3 `T` entry: the sensor, its custom values and its head series.
+  Status DecodeCapturedSensor(FieldReader& f, std::uint64_t* series) {
+    Status st = DecodeSensor(f);
+    if (!st.ok()) return st;
+    const auto idx = static_cast<std::uint32_t>(sensors_.size() - 1);
+    const auto customs = f.Get<std::uint32_t>();
+    for (std::uint32_t k = 0; k < customs && f.ok(); ++k) {
+      const auto name = f.Get<std::uint32_t>();
+      const double v = f.Get<double>();
+      if (!f.ok()) break;
+      if (name == 0 || name >= labels_.size()) {
+        return Status::Corruption("custom value refers to an unknown name");
+      }
+      custom_latest_[(static_cast<std::uint64_t>(idx) << 32) | name] = v;
+      custom_names_of_[idx].insert(name);
+    }
+    const auto count = f.Get<std::uint32_t>();
+    for (std::uint32_t k = 0; k < count && f.ok(); ++k) {
+      SeriesCheckpoint c;
+      if (!DecodeSeries(f, c)) break;
+      if (c.parameter.empty()) return Status::Corruption("head series without a parameter");
+      st = head_.RestoreSeries(idx, c);
+      if (!st.ok()) return st;
+      ++*series;
+    }
+    return Status::Ok();
+  }
+
   Status LoadCheckpoint(std::string_view bytes) {
     CheckpointReader reader(bytes);
     char type = 0;
@@ -616,27 +785,10 @@ class Shard {
             custom_names_of_[sensor].insert(name);
             break;
           }
-          case 'H': {
+          case 'H': {  // format 2
             auto sensor = f.Get<std::uint32_t>();
             SeriesCheckpoint c;
-            c.parameter = f.GetString16();
-            auto flags = f.Get<std::uint8_t>();
-            c.open = (flags & 1) != 0;
-            c.touched = (flags & 2) != 0;
-            c.window_start = f.Get<std::int64_t>();
-            c.newest_ns = f.Get<std::int64_t>();
-            c.last_ns = f.Get<std::int64_t>();
-            c.writer.t = f.Get<std::int64_t>();
-            c.writer.delta = f.Get<std::int64_t>();
-            c.writer.value_bits = f.Get<std::uint64_t>();
-            c.writer.leading = f.Get<std::int8_t>();
-            c.writer.trailing = f.Get<std::int8_t>();
-            c.writer.quality = f.Get<std::uint8_t>();
-            c.writer.free_bits = f.Get<std::uint8_t>();
-            c.writer.count = f.Get<std::uint16_t>();
-            c.writer.decimals = f.Get<std::int8_t>();
-            c.chunk = f.GetString32();
-            if (!f.ok()) break;
+            if (!DecodeSeries(f, c)) break;
             if (sensor >= sensors_.size() || c.parameter.empty()) {
               st = Status::Corruption("head series refers to an unknown sensor");
               break;
@@ -645,6 +797,9 @@ class Shard {
             ++series;
             break;
           }
+          case 'T':  // format 3
+            st = DecodeCapturedSensor(f, &series);
+            break;
           default:
             st = Status::Corruption(fmt::format("unknown record type {}", static_cast<int>(type)));
         }
@@ -788,11 +943,30 @@ class Shard {
     return Snapshot(idx);
   }
 
-  void CollectIds(std::vector<std::string_view>& out, std::string_view after) const {
-    std::shared_lock lock(state_mu_);
-    for (const std::string& id : ids_) {
-      if (id > after) out.push_back(id);
+  // Adds to `out` the `limit` smallest ids after `after`. The table is read in slices under
+  // the shared lock, so listing millions of sensors never holds the shard thread back for long.
+  // The views stay valid: ids are never changed or removed while the shard runs.
+  void CollectIds(std::vector<std::string_view>& out, std::string_view after,
+                  std::size_t limit) const {
+    if (limit == 0) return;
+    constexpr std::size_t kSlice = 8192;
+    std::vector<std::string_view> best;  // a max-heap of the smallest ids seen so far
+    for (std::size_t begin = 0;; begin += kSlice) {
+      std::shared_lock lock(state_mu_);
+      const std::size_t end = std::min(ids_.size(), begin + kSlice);
+      if (begin >= end) break;
+      for (std::size_t i = begin; i < end; ++i) {
+        const std::string_view id = ids_[i];
+        if (id <= after || (best.size() == limit && id >= best.front())) continue;
+        best.push_back(id);
+        std::push_heap(best.begin(), best.end());
+        if (best.size() > limit) {
+          std::pop_heap(best.begin(), best.end());
+          best.pop_back();
+        }
+      }
     }
+    out.insert(out.end(), best.begin(), best.end());
   }
 
   std::size_t SensorCount() const {
@@ -856,6 +1030,7 @@ class Shard {
     std::vector<ShardWork*> group;
     std::string record;
     for (;;) {
+      const std::int64_t t0 = clock_.MonotonicNs();
       group.clear();
       std::size_t readings = 0;
       while (readings < options_.max_group_readings) {
@@ -867,16 +1042,20 @@ class Shard {
       if (group.empty()) {
         if (!unsynced_.empty() && NanosUntilSyncDue() == 0) SyncAndAcknowledge();
         MaybeRecoverStorage();
-        MaybeSealIdle();
-        MaybeSweepOffline();
         if (stopping_.load()) {
           SyncAndAcknowledge();
-          // A clean stop leaves a checkpoint, so the next start replays nothing.
+          // A clean stop leaves a checkpoint, so the next start replays nothing; otherwise
+          // (crash tests) one in progress is abandoned as a crash would.
           if (options_.store.checkpoint_on_stop) MaybeCheckpoint(true);
+          capture_.reset();
           return;  // everything queued before Stop() has been handled
         }
-        MaybeCheckpoint(false);
+        Maintain();
+        ObserveLoop(t0);
         std::int64_t wait = unsynced_.empty() ? 100'000'000 : NanosUntilSyncDue();
+        // A checkpoint in progress goes on capturing while the shard is idle.
+        if (capture_.has_value()) wait = std::min<std::int64_t>(wait, 1'000'000);
+        if (idle_cursor_.has_value()) wait = 0;
         if (Failed()) wait = std::min(wait, next_recovery_mono_ns_ - clock_.MonotonicNs());
         Sleep(std::chrono::nanoseconds(std::max<std::int64_t>(wait, 1000)));
         continue;
@@ -884,27 +1063,58 @@ class Shard {
       WriteAndApply(group, readings, record);
       if (NanosUntilSyncDue() == 0) SyncAndAcknowledge();
       MaybeRecoverStorage();
-      MaybeSealIdle();
-      MaybeSweepOffline();
-      MaybeCheckpoint(false);  // also under sustained load, when the queue never runs dry
+      Maintain();  // also under sustained load, when the queue never runs dry
+      ObserveLoop(t0);
     }
   }
 
-  // Checkpoints when the log has grown enough since the last one, or enough time has passed
-  // with writes (or `now`). REQUIRES: nothing unsynced.
+  // The budgeted steps between groups: each does a slice of its work and keeps a cursor.
+  void Maintain() {
+    MaybeSealIdle();
+    MaybeSweepOffline();
+    MaybeCheckpoint(false);
+  }
+
+  void ObserveLoop(std::int64_t t0) {
+    const double seconds = static_cast<double>(clock_.MonotonicNs() - t0) / 1e9;
+    metrics_.loop_seconds->Observe(seconds);
+    if (seconds > loop_max_seconds_) {
+      loop_max_seconds_ = seconds;
+      metrics_.loop_max_seconds->Set(seconds);
+    }
+  }
+
+  // Starts a checkpoint when the log has grown enough since the last one, or enough time has
+  // passed with writes (or `now`), captures a slice of the one in progress, and finishes it
+  // once its file is published. `now` (a clean stop) does the whole checkpoint at once.
+  // REQUIRES: nothing unsynced.
   // A checkpoint that fails (a full disk) only postpones the next one: the log it would have
   // shortened stays, so nothing is lost; it is tried again after checkpoint_retry_interval.
   void MaybeCheckpoint(bool now) {
     if (!unsynced_.empty() || Failed()) return;
-    const std::uint64_t grown = log_->appended_bytes() - checkpoint_log_bytes_;
-    if (grown == 0) return;
     const std::int64_t mono = clock_.MonotonicNs();
-    const bool due = now || grown >= options_.store.checkpoint_bytes ||
-                     mono - last_checkpoint_mono_ns_ >= options_.store.checkpoint_interval_ns;
-    if (!due || (!now && mono < next_checkpoint_attempt_ns_)) return;
+    Status s;
     bool log_failed = false;
-    Status s = Checkpoint(&log_failed);
+    if (now) {
+      if (!capture_.has_value() && log_->appended_bytes() == checkpoint_log_bytes_) return;
+      s = Checkpoint(&log_failed);
+    } else if (capture_.has_value()) {
+      CaptureStep(kCaptureSliceNs);
+      if (!PollCheckpoint(&s)) return;
+    } else {
+      const std::uint64_t grown = log_->appended_bytes() - checkpoint_log_bytes_;
+      if (grown == 0) return;
+      const bool due = grown >= options_.store.checkpoint_bytes ||
+                       mono - last_checkpoint_mono_ns_ >= options_.store.checkpoint_interval_ns;
+      if (!due || mono < next_checkpoint_attempt_ns_) return;
+      s = BeginCheckpoint(&log_failed);
+      if (s.ok()) {
+        CaptureStep(kCaptureSliceNs);
+        return;
+      }
+    }
     if (s.ok()) return;
+    capture_.reset();
     if (log_failed) return Fail(s);
     metrics_.checkpoint_failures->Add();
     const std::int64_t retry = options_.store.checkpoint_retry_interval_ns;
@@ -944,16 +1154,34 @@ class Shard {
   }
 
   // Seals the open chunks of series that had no reading for a whole maintenance interval, so
-  // quiet sensors do not keep memory (and log) alive.
+  // quiet sensors do not keep memory (and log) alive. Once per interval a pass walks the
+  // sensors, a slice (kIdleSealSliceNs) per loop iteration.
   void MaybeSealIdle() {
-    std::int64_t now = clock_.MonotonicNs();
-    if (next_idle_sweep_ns_ == 0)
+    const std::int64_t now = clock_.MonotonicNs();
+    if (next_idle_sweep_ns_ == 0) {
       next_idle_sweep_ns_ = now + options_.store.maintenance_interval_ns;
-    if (now < next_idle_sweep_ns_ || Failed()) return;
-    next_idle_sweep_ns_ = now + options_.store.maintenance_interval_ns;
+    }
+    if (Failed()) return;
+    if (!idle_cursor_.has_value()) {
+      if (now < next_idle_sweep_ns_) return;
+      next_idle_sweep_ns_ = now + options_.store.maintenance_interval_ns;
+      idle_cursor_ = 0;
+    }
+    std::uint32_t& cursor = *idle_cursor_;
     std::unique_lock lock(state_mu_);
-    Status s = head_.SealIdle([this](std::uint32_t idx) { return std::string_view(ids_[idx]); });
-    if (!s.ok()) Fail(s);
+    const std::uint32_t end = head_.sensors();
+    while (cursor < end) {
+      for (int n = 0; n < 64 && cursor < end; ++n, ++cursor) {
+        BeforeChange(cursor);
+        Status s = head_.SealIdle(cursor, ids_[cursor]);
+        if (!s.ok()) {
+          idle_cursor_.reset();
+          return Fail(s);
+        }
+      }
+      if (clock_.MonotonicNs() - now >= kIdleSealSliceNs) return;
+    }
+    idle_cursor_.reset();
   }
 
   // Admission: takes out of the work, before anything reaches the log, every reading the shard
@@ -1202,6 +1430,8 @@ class Shard {
       failure_ = status.ToString();
     }
     failed_.store(true, std::memory_order_release);
+    // A checkpoint in progress is dropped with its file; the next one starts after recovery.
+    capture_.reset();
     metrics_.storage_failures->Add();
     next_recovery_mono_ns_ = clock_.MonotonicNs() + options_.storage_retry_interval_ns;
   }
@@ -1325,8 +1555,11 @@ class Shard {
     if (version == rules_version_) return;
     rules_version_ = version;
     rules_ = rule_book_.rules();
-    for (std::size_t idx = 0; idx < sensors_.size(); ++idx) {
-      sensors_[idx].profile = rule_book_.ProfileOf(ids_[idx]);
+    profile_changes_.clear();
+    profile_changes_seen_ = rule_book_.ChangesSince(profile_changes_seen_, profile_changes_);
+    for (const auto& [sensor, profile] : profile_changes_) {
+      const std::uint32_t idx = index_by_id_.Find(sensor);
+      if (idx != SensorIndex::kNotFound) sensors_[idx].profile = profile;
     }
   }
 
@@ -1341,6 +1574,7 @@ class Shard {
       const std::uint32_t idx = i < known.size() && known[i] != kUnknownSensor
                                     ? known[i]
                                     : FindOrAddSensor(batch.sensor(i), batch.arrival_ns);
+      BeforeChange(idx);
       SensorState& s = sensors_[idx];
       ++s.readings;
       // A sensor's site and zone rarely change: one comparison instead of a hash lookup.
@@ -1557,6 +1791,7 @@ class Shard {
       // full allowance to report again, rather than a million offline alerts at once.
       const std::int64_t heard_ns = std::max(s.last_arrival_ns, started_ns_);
       if (s.offline || !model->IsSilent(s.station, heard_ns, now)) continue;
+      BeforeChange(idx);
       s.offline = true;
       evidence_ =
           fmt::format("no reading for {:.0f} s (usually every {:.3g} s)",
@@ -1643,6 +1878,8 @@ class Shard {
   const RuleBook& rule_book_;
   std::shared_ptr<const ProfileRules> rules_;  // the rule book's, as of rules_version_
   std::uint64_t rules_version_;
+  std::size_t profile_changes_seen_;  // the rule book's profile changes applied so far
+  std::vector<std::pair<std::string, std::uint8_t>> profile_changes_;  // scratch
   const int index_;
   Env& env_;
   Clock& clock_;
@@ -1684,9 +1921,26 @@ class Shard {
   std::size_t offline_cursor_ = 0;                  // next sensor the offline sweep visits
   std::int64_t started_ns_ = 0;                     // wall-clock start of the shard thread
   // Checkpoints (shard thread only).
-  std::uint64_t checkpoint_segment_ = 0;  // first log segment after the newest checkpoint
-  std::uint64_t checkpoint_log_bytes_ = 0;
+  std::uint64_t checkpoint_segment_ = 0;    // first log segment after the newest checkpoint
+  std::uint64_t checkpoint_log_bytes_ = 0;  // log size at the start of the newest checkpoint
   std::int64_t last_checkpoint_mono_ns_ = 0;
+  // The checkpoint being captured, if any (BeginCheckpoint).
+  struct Capture {
+    std::unique_ptr<CheckpointStream> stream;
+    std::uint64_t segment = 0;        // the first log segment it does not cover
+    std::uint32_t sensors = 0;        // the sensors at its start: the ones it holds
+    std::vector<std::uint64_t> done;  // bit per sensor: captured
+    std::uint32_t cursor = 0;         // the next sensor CaptureStep looks at
+    std::uint64_t captured = 0, series = 0;
+    std::uint64_t log_bytes = 0;  // log size at its start
+    std::int64_t started_mono_ns = 0;
+    bool finishing = false;  // every sensor is in; the stream is publishing
+  };
+  std::optional<Capture> capture_;
+  std::string capture_chunk_;  // scratch: one series' open chunk
+  // The idle-seal pass in progress: the next sensor it visits, or none.
+  std::optional<std::uint32_t> idle_cursor_;
+  double loop_max_seconds_ = 0;  // the longest loop iteration so far
 
   // Sensor table: written by the shard thread under an exclusive lock once per group; read by
   // API threads under a shared lock.
@@ -1896,7 +2150,7 @@ class PipelineImpl final : public Pipeline {
   std::vector<SensorSnapshot> ListSensors(std::string_view after,
                                           std::size_t limit) const override {
     std::vector<std::string_view> ids;
-    for (const auto& shard : shards_) shard->CollectIds(ids, after);
+    for (const auto& shard : shards_) shard->CollectIds(ids, after, limit);
     std::sort(ids.begin(), ids.end());
     if (ids.size() > limit) ids.resize(limit);
     std::vector<SensorSnapshot> out;

@@ -275,38 +275,39 @@ Status ShardHead::SealBefore(std::int64_t cutoff_ns,
   return Status::Ok();
 }
 
-Status ShardHead::SealIdle(const std::function<std::string_view(std::uint32_t)>& id_of) {
-  for (std::uint32_t sensor = 0; sensor < series_.size(); ++sensor) {
-    for (Series& s : series_[sensor]) {
-      if (s.open && !s.touched) {
-        Status st = Seal(id_of(sensor), s);
-        if (!st.ok()) return st;
-      }
-      s.touched = false;
+Status ShardHead::SealIdle(std::uint32_t sensor, std::string_view sensor_id) {
+  if (sensor >= series_.size()) return Status::Ok();
+  for (Series& s : series_[sensor]) {
+    if (s.open && !s.touched) {
+      Status st = Seal(sensor_id, s);
+      if (!st.ok()) return st;
     }
+    s.touched = false;
   }
   return Status::Ok();
 }
 
+SeriesCheckpoint ShardHead::CheckpointOf(const Series& s, std::string& chunk) const {
+  SeriesCheckpoint c;
+  c.parameter = names_[s.name];
+  c.open = s.open;
+  c.touched = s.touched;
+  c.window_start = s.window_start;
+  c.newest_ns = s.newest_ns;
+  c.last_ns = s.last_ns;
+  if (s.open) {
+    c.writer = s.writer.state();
+    s.writer.CopyTo(chunk);  // a copy: readers on other threads may be copying the same writer
+    c.chunk = chunk;
+  }
+  return c;
+}
+
 void ShardHead::ForEachSeries(
     const std::function<void(std::uint32_t, const SeriesCheckpoint&)>& fn) const {
-  std::string chunk;  // a copy: readers on other threads may be copying the same writer
+  std::string chunk;
   for (std::uint32_t sensor = 0; sensor < series_.size(); ++sensor) {
-    for (const Series& s : series_[sensor]) {
-      SeriesCheckpoint c;
-      c.parameter = names_[s.name];
-      c.open = s.open;
-      c.touched = s.touched;
-      c.window_start = s.window_start;
-      c.newest_ns = s.newest_ns;
-      c.last_ns = s.last_ns;
-      if (s.open) {
-        c.writer = s.writer.state();
-        s.writer.CopyTo(chunk);
-        c.chunk = chunk;
-      }
-      fn(sensor, c);
-    }
+    for (const Series& s : series_[sensor]) fn(sensor, CheckpointOf(s, chunk));
   }
 }
 

@@ -101,13 +101,15 @@ class ShardHead {
   Status Append(std::uint32_t sensor, std::string_view sensor_id, std::string_view parameter,
                 const Sample& sample, std::size_t slot_hint = 0);
 
-  // Seals every open chunk that had no value since the previous call (the shard calls it once
-  // per maintenance interval, so a series idle that long gives its memory back).
-  Status SealIdle(const std::function<std::string_view(std::uint32_t)>& id_of);
-
-  // Seals every open chunk whose window ended at or before `cutoff_ns`.
+  // Seals the open chunks of sensor number `sensor` (id `sensor_id`) that had no value since
+  // the previous call for it. The shard visits every sensor once per maintenance interval, a
+  // slice at a time, so a series idle that long gives its memory back.
+  Status SealIdle(std::uint32_t sensor, std::string_view sensor_id);
+  // Seals every open chunk whose window ended at or before `cutoff_ns` (tests and benchmarks).
   Status SealBefore(std::int64_t cutoff_ns,
                     const std::function<std::string_view(std::uint32_t)>& id_of);
+  // Sensor numbers with series: [0, sensors()).
+  std::uint32_t sensors() const { return static_cast<std::uint32_t>(series_.size()); }
 
   std::optional<OpenChunk> CopyOpen(std::uint32_t sensor, std::string_view parameter) const;
 
@@ -117,6 +119,13 @@ class ShardHead {
 
   void ForEachSeries(
       const std::function<void(std::uint32_t sensor, const SeriesCheckpoint&)>& fn) const;
+  // The same for one sensor's series (a checkpoint captures a sensor at a time). `chunk` is
+  // scratch space the SeriesCheckpoint's chunk view points into.
+  template <typename Fn>
+  void ForEachSeriesOf(std::uint32_t sensor, std::string& chunk, Fn&& fn) const {
+    if (sensor >= series_.size()) return;
+    for (const Series& s : series_[sensor]) fn(CheckpointOf(s, chunk));
+  }
   // Puts back one series as ForEachSeries showed it. Corruption when the chunk and its writer
   // state disagree.
   Status RestoreSeries(std::uint32_t sensor, const SeriesCheckpoint& c);
@@ -138,6 +147,7 @@ class ShardHead {
     ChunkWriter writer{TimeUnit::kMillis};
   };
 
+  SeriesCheckpoint CheckpointOf(const Series& s, std::string& chunk) const;
   std::uint32_t NameId(std::string_view parameter);
   // The slot of the sensor's series with name id `name`, or -1.
   std::ptrdiff_t SlotOf(std::uint32_t sensor, std::uint32_t name) const;
