@@ -4,19 +4,21 @@
 
 namespace aquawatch {
 
-Result<std::unique_ptr<CheckpointStream>> CheckpointStream::Start(
-    Env& env, std::string dir, std::string name, std::function<Status()> before_publish) {
-  auto writer = CheckpointWriter::Create(env, std::move(dir), std::move(name));
-  if (!writer.ok()) return writer.status();
+std::unique_ptr<CheckpointStream> CheckpointStream::Start(Env& env, std::string dir,
+                                                          std::string name,
+                                                          std::function<Status()> before_publish) {
   std::unique_ptr<CheckpointStream> stream(
-      new CheckpointStream(std::move(writer).value(), std::move(before_publish)));
+      new CheckpointStream(env, std::move(dir), std::move(name), std::move(before_publish)));
   stream->thread_ = std::thread([s = stream.get()] { s->Run(); });
   return stream;
 }
 
-CheckpointStream::CheckpointStream(std::unique_ptr<CheckpointWriter> writer,
+CheckpointStream::CheckpointStream(Env& env, std::string dir, std::string name,
                                    std::function<Status()> before_publish)
-    : writer_(std::move(writer)), before_publish_(std::move(before_publish)) {}
+    : env_(env),
+      dir_(std::move(dir)),
+      name_(std::move(name)),
+      before_publish_(std::move(before_publish)) {}
 
 CheckpointStream::~CheckpointStream() {
   {
@@ -73,40 +75,42 @@ Status CheckpointStream::Wait() {
 }
 
 void CheckpointStream::Run() {
-  Status status;
+  Status status = WriteAll();
   std::unique_lock lock(mu_);
-  for (;;) {
-    cv_.wait(lock, [this] { return abandon_ || finishing_ || !queue_.empty(); });
-    if (abandon_) break;
-    if (!queue_.empty()) {
-      std::string record = std::move(queue_.front());
-      queue_.pop_front();
-      lock.unlock();
-      // After a failed write the rest is dropped unwritten; Finish reports the first error.
-      if (status.ok()) status = writer_->AddRecord(record);
-      backlog_bytes_.fetch_sub(record.size(), std::memory_order_relaxed);
-      bytes_written_.store(writer_->bytes_written(), std::memory_order_relaxed);
-      lock.lock();
-      continue;
-    }
-    // Finishing, and everything handed over is written.
-    const std::uint64_t sensors = sensors_, series = series_;
-    lock.unlock();
-    if (status.ok()) status = writer_->Finish(sensors, series, before_publish_);
-    bytes_written_.store(writer_->bytes_written(), std::memory_order_relaxed);
-    lock.lock();
-    break;
-  }
-  if (abandon_ && status.ok()) status = Status::Unavailable("checkpoint abandoned");
-  const bool failed = !status.ok();
+  if (status.ok() && abandon_) status = Status::Unavailable("checkpoint abandoned");
   lock.unlock();
   // A checkpoint that failed or was abandoned leaves no file behind (the old one stays valid).
-  if (failed) writer_->Abandon();
+  if (!status.ok() && writer_ != nullptr) writer_->Abandon();
   lock.lock();
   result_ = status;
   done_ = true;
   lock.unlock();
   cv_.notify_all();
+}
+
+Status CheckpointStream::WriteAll() {
+  auto writer = CheckpointWriter::Create(env_, dir_, name_);
+  if (!writer.ok()) return writer.status();
+  writer_ = std::move(writer).value();
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return abandon_ || finishing_ || !queue_.empty(); });
+    if (abandon_) return Status::Ok();  // Run turns this into "abandoned"
+    if (queue_.empty()) break;          // finishing, and everything handed over is written
+    std::string record = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    Status s = writer_->AddRecord(record);
+    backlog_bytes_.fetch_sub(record.size(), std::memory_order_relaxed);
+    bytes_written_.store(writer_->bytes_written(), std::memory_order_relaxed);
+    if (!s.ok()) return s;
+    lock.lock();
+  }
+  const std::uint64_t sensors = sensors_, series = series_;
+  lock.unlock();
+  Status s = writer_->Finish(sensors, series, before_publish_);
+  bytes_written_.store(writer_->bytes_written(), std::memory_order_relaxed);
+  return s;
 }
 
 }  // namespace aquawatch

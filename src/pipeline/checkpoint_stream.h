@@ -27,10 +27,10 @@ namespace aquawatch {
 
 class CheckpointStream {
  public:
-  // Creates `<dir>/<name>.tmp` and starts the writing thread.
-  static Result<std::unique_ptr<CheckpointStream>> Start(Env& env, std::string dir,
-                                                         std::string name,
-                                                         std::function<Status()> before_publish);
+  // Starts the writing thread, which creates `<dir>/<name>.tmp` (so the shard thread does no
+  // file I/O for a checkpoint at all; an error shows in Done).
+  static std::unique_ptr<CheckpointStream> Start(Env& env, std::string dir, std::string name,
+                                                 std::function<Status()> before_publish);
   ~CheckpointStream();
   CheckpointStream(const CheckpointStream&) = delete;
   CheckpointStream& operator=(const CheckpointStream&) = delete;
@@ -54,12 +54,15 @@ class CheckpointStream {
   std::uint64_t bytes_written() const { return bytes_written_.load(std::memory_order_relaxed); }
 
  private:
-  CheckpointStream(std::unique_ptr<CheckpointWriter> writer,
+  CheckpointStream(Env& env, std::string dir, std::string name,
                    std::function<Status()> before_publish);
   void HandOver();  // moves record_ to the queue
   void Run();
+  Status WriteAll();  // the writing thread's work; the first error ends it
 
-  std::unique_ptr<CheckpointWriter> writer_;  // the writing thread's once started
+  Env& env_;
+  const std::string dir_, name_;
+  std::unique_ptr<CheckpointWriter> writer_;  // the writing thread's
   std::function<Status()> before_publish_;
   std::string record_;  // the record being built (shard thread)
   bool finish_called_ = false;

@@ -187,12 +187,9 @@ struct SensorState {
 // The offline sweep visits this many sensors per shard at most this often: 200,000 a second.
 constexpr std::size_t kOfflineSweepSlice = 50'000;
 constexpr std::int64_t kOfflineSweepPeriodNs = 250'000'000;
-// Work between groups that walks the sensor table (checkpoint capture, idle seals) takes at
-// most this long per loop iteration, so a reading never waits longer behind it.
-constexpr std::int64_t kCaptureSliceNs = 2'000'000;
+// The idle-seal pass walks the sensor table at most this long per loop iteration, so a
+// reading never waits longer behind it (checkpoints: StoreOptions::checkpoint_slice_ns).
 constexpr std::int64_t kIdleSealSliceNs = 1'000'000;
-// A checkpoint's entries waiting for its writing thread: the capture pauses past this.
-constexpr std::size_t kCaptureBacklogBytes = 64u << 20;
 // Detector state in a checkpoint is versioned on its own: a checkpoint with another version
 // loads with fresh detector state (baselines warm up again) instead of refusing to start.
 constexpr std::uint8_t kDetectorStateVersion = 6;
@@ -413,7 +410,7 @@ class Shard {
   // between groups, and any sensor about to change first is captured as it was (BeforeChange).
   // A CheckpointStream writes the entries on its own thread, flushes the block store, and
   // publishes the file; FinishCheckpoint then drops the log before N. No step holds the shard
-  // for longer than a slice (kCaptureSliceNs), whatever the number of sensors.
+  // for longer than a slice (checkpoint_slice_ns), whatever the number of sensors.
   // Shard thread only, like the state it reads.
 
   // Starts a checkpoint. *log_failed tells the caller the log itself failed (its current
@@ -425,11 +422,9 @@ class Shard {
       if (log_failed != nullptr) *log_failed = true;
       return segment.status();
     }
-    auto stream = CheckpointStream::Start(env_, Dir(), CheckpointName(*segment),
-                                          [this] { return store_.MakeDurable(); });
-    if (!stream.ok()) return stream.status();
     Capture& c = capture_.emplace();
-    c.stream = std::move(stream).value();
+    c.stream = CheckpointStream::Start(env_, Dir(), CheckpointName(*segment),
+                                       [this] { return store_.MakeDurable(); });
     c.segment = *segment;
     c.sensors = static_cast<std::uint32_t>(sensors_.size());
     c.done.assign((c.sensors + 63) / 64, 0);
@@ -527,7 +522,8 @@ class Shard {
     const std::int64_t t0 = clock_.MonotonicNs();
     while (c.cursor < c.sensors) {
       // A disk slower than the capture: wait with the next slice rather than buffer the shard.
-      if (budget_ns > 0 && c.stream->backlog_bytes() > kCaptureBacklogBytes) return;
+      if (budget_ns > 0 && c.stream->backlog_bytes() > options_.store.checkpoint_backlog_bytes)
+        return;
       for (int n = 0; n < 64 && c.cursor < c.sensors; ++n, ++c.cursor) {
         if ((c.done[c.cursor / 64] & (std::uint64_t{1} << (c.cursor % 64))) == 0) {
           CaptureSensor(c.cursor);
@@ -545,7 +541,8 @@ class Shard {
   bool PollCheckpoint(Status* result) {
     Capture& c = *capture_;
     Status st;
-    if (!c.finishing || !c.stream->Done(&st)) return false;
+    // Done before Finish: the thread stopped at an error (it could not create or write).
+    if (!c.stream->Done(&st)) return false;
     if (st.ok() && checkpoint_segment_ != 0 && checkpoint_segment_ != c.segment) {
       st = env_.RemoveFile(Dir() + "/" + CheckpointName(checkpoint_segment_));
     }
@@ -1099,7 +1096,7 @@ class Shard {
       if (!capture_.has_value() && log_->appended_bytes() == checkpoint_log_bytes_) return;
       s = Checkpoint(&log_failed);
     } else if (capture_.has_value()) {
-      CaptureStep(kCaptureSliceNs);
+      CaptureStep(options_.store.checkpoint_slice_ns);
       if (!PollCheckpoint(&s)) return;
     } else {
       const std::uint64_t grown = log_->appended_bytes() - checkpoint_log_bytes_;
@@ -1109,7 +1106,7 @@ class Shard {
       if (!due || mono < next_checkpoint_attempt_ns_) return;
       s = BeginCheckpoint(&log_failed);
       if (s.ok()) {
-        CaptureStep(kCaptureSliceNs);
+        CaptureStep(options_.store.checkpoint_slice_ns);
         return;
       }
     }

@@ -58,6 +58,11 @@ struct StoreOptions {
   // A checkpoint that failed (e.g. a full disk) is tried again after this long; the log it
   // would have shortened stays meanwhile, so nothing is lost by waiting.
   std::int64_t checkpoint_retry_interval_ns = 10'000'000'000LL;
+  // A checkpoint is captured between groups, at most this long per shard loop iteration, and
+  // waits with its next slice while more than checkpoint_backlog_bytes of it are not written
+  // yet (docs/format/checkpoint.md). Tests shrink both to hold a checkpoint in progress.
+  std::int64_t checkpoint_slice_ns = 2'000'000;
+  std::size_t checkpoint_backlog_bytes = 64u << 20;
 };
 
 struct PipelineOptions {

@@ -24,6 +24,27 @@ class FaultEnv : public Env {
     held_ = false;
     cv_.notify_all();
   }
+  // While held, Append() and Sync() of files whose path ends with `suffix` block until
+  // ReleaseWrites() (e.g. ".ckpt.tmp": a checkpoint that cannot get its bytes out).
+  void HoldWrites(std::string suffix) {
+    std::lock_guard lock(mu_);
+    held_suffix_ = std::move(suffix);
+  }
+  void ReleaseWrites() {
+    std::lock_guard lock(mu_);
+    held_suffix_.clear();
+    cv_.notify_all();
+  }
+  // From now on Append() and Sync() of files whose path ends with `suffix` fail (empty: none).
+  void FailWrites(std::string suffix) {
+    std::lock_guard lock(mu_);
+    fail_suffix_ = std::move(suffix);
+  }
+  // Calls blocked by HoldWrites right now.
+  int held_writes() {
+    std::lock_guard lock(mu_);
+    return held_writers_;
+  }
   void FailSyncs(bool fail) {
     std::lock_guard lock(mu_);
     fail_ = fail;
@@ -102,14 +123,28 @@ class FaultEnv : public Env {
   }
 
  private:
+  void WaitWhileHeld(std::unique_lock<std::mutex>& lock, const std::string& path) {
+    auto held = [&] { return !held_suffix_.empty() && path.ends_with(held_suffix_); };
+    if (!held()) return;
+    ++held_writers_;
+    cv_.wait(lock, [&] { return !held(); });
+    --held_writers_;
+  }
+
+  bool FailsWrites(const std::string& path) const {
+    return !fail_suffix_.empty() && path.ends_with(fail_suffix_);
+  }
+
   class File : public WritableFile {
    public:
     File(FaultEnv& env, std::string path, std::unique_ptr<WritableFile> base)
         : env_(env), path_(std::move(path)), base_(std::move(base)) {}
     Status Append(std::string_view d) override {
       {
-        std::lock_guard lock(env_.mu_);
+        std::unique_lock lock(env_.mu_);
+        env_.WaitWhileHeld(lock, path_);
         if (env_.off_) return Status::IoError("power is off");
+        if (env_.FailsWrites(path_)) return Status::IoError("injected write failure");
       }
       Status s = base_->Append(d);
       std::lock_guard lock(env_.mu_);
@@ -121,6 +156,8 @@ class FaultEnv : public Env {
       std::unique_lock lock(env_.mu_);
       ++env_.syncs_;
       env_.cv_.wait(lock, [&] { return !env_.held_; });
+      env_.WaitWhileHeld(lock, path_);
+      if (env_.FailsWrites(path_)) return Status::IoError("injected fsync failure");
       if (env_.fail_) return Status::IoError("injected fsync failure");
       if (env_.off_) return Status::IoError("power is off");
       lock.unlock();
@@ -146,6 +183,9 @@ class FaultEnv : public Env {
   std::mutex mu_;
   std::condition_variable cv_;
   bool held_ = false;
+  std::string held_suffix_;  // HoldWrites
+  std::string fail_suffix_;  // FailWrites
+  int held_writers_ = 0;
   bool fail_ = false;
   bool off_ = false;
   std::uint64_t dropped_ = 0;

@@ -1,11 +1,13 @@
 // Shard checkpoints: a restart from one restores the whole shard state, the log stays bounded,
 // a power cut at any point loses no acknowledged reading, and damage refuses the start.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -276,6 +278,126 @@ TEST(CheckpointReader, RejectsTruncationAndMissingEnd) {
     }
     EXPECT_FALSE(r.status().ok()) << "cut at " << cut;
   }
+}
+
+bool WaitFor(const std::function<bool()>& done) {
+  for (int i = 0; i < 10'000 && !done(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return done();
+}
+
+std::string NewestCheckpoint(const std::string& dir) {
+  std::string path;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().string().ends_with(".ckpt")) path = e.path().string();
+  }
+  return path;
+}
+
+// A checkpoint is captured while the shard goes on: readings that arrive meanwhile change
+// sensors the capture has not reached yet, and the file still holds every sensor exactly as it
+// was at the checkpoint's start (copy-on-write); the restart replays those readings once.
+TEST(Checkpoint, InProgressHoldsTheStateAtItsStartWhileReadingsGoOn) {
+  Fixture f;
+  f.options.store.checkpoint_bytes = 1;  // a checkpoint after the first group
+  f.options.store.checkpoint_on_stop = false;
+  // 64 sensors per slice, and no slice while anything handed over is unwritten: with the file's
+  // writes held, the capture stops after its first slice until they are released.
+  f.options.store.checkpoint_slice_ns = 1;
+  f.options.store.checkpoint_backlog_bytes = 1;
+  constexpr int kSensors = 1000;
+  constexpr std::int64_t kFirst = 1'000'000'000, kSecond = 2'000'000'000;
+  auto name = [](int i) { return fmt::format("c{:04d}", i); };
+  testing::FaultEnv env;
+  env.HoldWrites(".ckpt.tmp");
+  AlertManager alerts;
+  std::map<std::string, int> later;  // readings per sensor after the checkpoint's start
+  {
+    auto p = f.Open(alerts, env);
+    std::vector<Row> first;
+    for (int i = 0; i < kSensors; ++i) first.push_back({name(i), kFirst, 0.8});
+    ASSERT_TRUE(SubmitAndWait(*p, Batch(first)).ok());
+    ASSERT_TRUE(WaitFor([&] { return env.held_writes() > 0; })) << "no checkpoint started";
+    // Readings go on while the checkpoint is held: half the sensors, from the back (the
+    // capture's cursor starts at the front), and sensors the checkpoint never saw.
+    for (int b = 0; b < 10; ++b) {
+      std::vector<Row> rows;
+      for (int k = 0; k < 50; ++k)
+        rows.push_back({name(kSensors - 1 - (b * 50 + k)), kSecond, 0.7});
+      rows.push_back({"new" + std::to_string(b), kSecond, 0.6});
+      for (const Row& r : rows) ++later[r.sensor];
+      ASSERT_TRUE(SubmitAndWait(*p, Batch(rows)).ok());
+    }
+    EXPECT_GT(env.held_writes(), 0) << "the checkpoint finished before the readings came";
+    env.ReleaseWrites();
+    ASSERT_TRUE(WaitFor(
+        [&] { return CountFiles(f.wal(), ".ckpt") == 1 && CountFiles(f.wal(), ".tmp") == 0; }));
+    p->Stop();
+  }
+  auto image = DefaultEnv().ReadWholeFile(NewestCheckpoint(f.wal()));
+  ASSERT_TRUE(image.ok());
+  CheckpointContents contents;
+  ASSERT_TRUE(DecodeShardCheckpoint(*image, f.options, &contents).ok());
+  ASSERT_EQ(contents.sensors.size(), static_cast<std::size_t>(kSensors));
+  for (const SensorSnapshot& s : contents.sensors) {
+    EXPECT_EQ(s.readings, 1u) << s.id;
+    EXPECT_EQ(s.last_time_ns, kFirst) << s.id;
+  }
+  // After a crash-like stop the log after the checkpoint brings each sensor up to date, once.
+  AlertManager fresh;
+  auto p = f.Open(fresh);
+  EXPECT_EQ(p->recovery().checkpoint_sensors, static_cast<std::uint64_t>(kSensors));
+  EXPECT_EQ(p->recovery().readings, 510u);
+  EXPECT_EQ(p->SensorCount(), static_cast<std::size_t>(kSensors + 10));
+  for (int i = 0; i < kSensors; i += 37) {
+    auto snap = p->Latest(name(i));
+    ASSERT_TRUE(snap.has_value());
+    const int expected = 1 + later[name(i)];
+    EXPECT_EQ(snap->readings, static_cast<std::uint64_t>(expected)) << name(i);
+    EXPECT_EQ(snap->last_time_ns, expected == 1 ? kFirst : kSecond) << name(i);
+    EXPECT_EQ(Stored(*p, name(i)).size(), static_cast<std::size_t>(expected)) << name(i);
+  }
+}
+
+// A checkpoint whose file cannot be written is dropped with its file; the old checkpoint and
+// the log it needs stay, nothing acknowledged is lost, and the next attempt succeeds.
+TEST(Checkpoint, AFailedBackgroundWriteKeepsTheOldCheckpointAndTheLog) {
+  Fixture f;
+  f.options.store.checkpoint_bytes = 1;
+  f.options.store.checkpoint_on_stop = false;
+  f.options.store.checkpoint_retry_interval_ns = 0;
+  testing::FaultEnv env;
+  AlertManager alerts;
+  {
+    auto p = f.Open(alerts, env);
+    ASSERT_TRUE(SubmitAndWait(*p, Batch({{"a", 1'000, 0.8}})).ok());
+    ASSERT_TRUE(WaitFor([&] { return CountFiles(f.wal(), ".ckpt") == 1; }));
+    const std::string first = NewestCheckpoint(f.wal());
+    env.HoldWrites(".ckpt.tmp");
+    ASSERT_TRUE(SubmitAndWait(*p, Batch({{"a", 2'000, 0.7}})).ok());
+    ASSERT_TRUE(WaitFor([&] { return env.held_writes() > 0; }));
+    env.FailWrites(".ckpt.tmp");  // the held write fails, and so does the retry
+    env.ReleaseWrites();
+    const std::string failures = "aquawatch_checkpoint_failures_total{shard=\"0\"} ";
+    ASSERT_NE(f.metrics_for_run.back().RenderPrometheus().find(failures + "0\n"),
+              std::string::npos);
+    ASSERT_TRUE(WaitFor([&] {
+      return f.metrics_for_run.back().RenderPrometheus().find(failures + "0\n") ==
+             std::string::npos;
+    }));
+    EXPECT_EQ(NewestCheckpoint(f.wal()), first);
+    EXPECT_GT(CountFiles(f.wal(), ".log"), 0);  // the log after the first checkpoint stays
+    // Writes go on meanwhile, and are acknowledged.
+    ASSERT_TRUE(SubmitAndWait(*p, Batch({{"a", 3'000, 0.6}})).ok());
+    env.FailWrites("");
+    ASSERT_TRUE(WaitFor([&] { return NewestCheckpoint(f.wal()) != first; }));
+    p->Stop();
+  }
+  env.Crash(7);
+  AlertManager fresh;
+  auto p = f.Open(fresh, env);
+  EXPECT_EQ(Stored(*p, "a").size(), 3u);
 }
 
 }  // namespace

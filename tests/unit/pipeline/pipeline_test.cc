@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -595,6 +596,86 @@ TEST(Pipeline, SyncIntervalCoalescesSyncsAndStillAcknowledgesOnlyDurableReadings
   }
   auto reopened = f.Open();
   EXPECT_EQ(reopened->Latest("s")->readings, 20u);
+}
+
+// Paging through more sensors than one slice of a shard's table (8,192 ids) on several shards:
+// every sensor once, in id order.
+TEST(Pipeline, ListingPagesThroughManySensorsInOrder) {
+  Fixture f;
+  f.options.station_model = nullptr;
+  f.options.shards = 3;
+  f.options.partitions = 12;
+  auto p = f.Open();
+  constexpr int kSensors = 20'000;
+  for (int begin = 0; begin < kSensors; begin += 2'000) {
+    std::vector<std::tuple<std::string, std::int64_t, double>> rows;
+    for (int i = begin; i < begin + 2'000; ++i) rows.push_back({fmt::format("s{:05d}", i), 1, 0.8});
+    ASSERT_TRUE(SubmitAndWait(*p, Readings(rows)).ok());
+  }
+  std::string after;
+  int seen = 0;
+  for (;;) {
+    auto page = p->ListSensors(after, 1'500);
+    if (page.empty()) break;
+    for (const SensorSnapshot& s : page) {
+      ASSERT_EQ(s.id, fmt::format("s{:05d}", seen)) << "after " << after;
+      ++seen;
+    }
+    after = page.back().id;
+  }
+  EXPECT_EQ(seen, kSensors);
+}
+
+// Series that stay quiet for a whole maintenance interval have their open chunks sealed (the
+// pass walks the table in slices), and what they hold is read back from the block store.
+TEST(Pipeline, IdleSeriesAreSealedAndStayReadable) {
+  Fixture f;
+  f.options.station_model = nullptr;
+  f.options.store.maintenance_interval_ns = 20'000'000;  // 20 ms
+  for (auto& r : f.options.store.retention_ns) r = 0;    // the test's time is long past
+  auto p = f.Open();
+  std::vector<std::tuple<std::string, std::int64_t, double>> rows;
+  constexpr std::int64_t kT = 1'780'000'000'000'000'000;  // 2026
+  for (int i = 0; i < 3'000; ++i) rows.push_back({fmt::format("q{:04d}", i), kT, 0.8});
+  ASSERT_TRUE(SubmitAndWait(*p, Readings(rows)).ok());
+  auto sealed = [&] {
+    const std::string text = f.metrics.RenderPrometheus();
+    double total = 0;
+    for (std::size_t at = 0;
+         (at = text.find("aquawatch_store_chunks_sealed_total{", at)) != std::string::npos;) {
+      at = text.find("} ", at) + 2;
+      total += std::stod(text.substr(at));
+    }
+    return total;
+  };
+  for (int i = 0; i < 2'000 && sealed() < 6'000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(sealed(), 6'000);  // two parameters each
+  std::vector<SeriesPoint> points;
+  SeriesRead read;
+  read.sensor = "q1234";
+  read.parameter = "free_chlorine_mg_l";
+  read.from_ns = kT - 1'000'000'000;
+  read.to_ns = kT + 1'000'000'000;
+  ASSERT_TRUE(p->ReadSeries(read, points).ok());
+  ASSERT_EQ(points.size(), 1u);
+  EXPECT_EQ(points[0].value, 0.8);
+}
+
+// Every shard loop iteration is timed on /metrics: the pauses a new batch may wait behind.
+TEST(Pipeline, ShardLoopIterationsAreTimed) {
+  Fixture f;
+  auto p = f.Open();
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 10, 0.8}})).ok());
+  const std::string text = f.metrics.RenderPrometheus();
+  EXPECT_NE(text.find("aquawatch_shard_loop_seconds_bucket{shard=\"0\",le=\"0.01\"}"),
+            std::string::npos);
+  const std::string count = "aquawatch_shard_loop_seconds_count{shard=\"0\"} ";
+  const std::size_t at = text.find(count);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GT(std::stod(text.substr(at + count.size())), 0);
+  EXPECT_NE(text.find("aquawatch_shard_loop_max_seconds{shard=\"0\"}"), std::string::npos);
 }
 
 }  // namespace
