@@ -227,7 +227,7 @@ struct ShardMetrics {
 ShardMetrics NewShardMetrics(MetricsRegistry& metrics, const std::string& label) {
   return ShardMetrics{
       &metrics.AddHistogram("aquawatch_checkpoint_seconds",
-                            "Time a shard spent writing a checkpoint (ingest waits meanwhile)",
+                            "Time from a checkpoint's start to its publication (captured in slices, written by its own thread)",
                             label, ExponentialBuckets(0.001, 2, 16)),
       &metrics.AddGauge("aquawatch_checkpoint_bytes", "Size of the shard's newest checkpoint",
                         label),
