@@ -222,6 +222,10 @@ std::vector<ConfigOption> BuildOptions() {
       "pipeline.max_queued_readings", "Readings a shard may hold before listeners get backpressure",
       [](Config& c) -> std::size_t& { return c.pipeline.max_queued_readings; }, 1, 1ll << 30));
   o.push_back(NumberOption<std::size_t>(
+      "pipeline.max_group_readings",
+      "Readings a shard applies and syncs in one group commit (one loop iteration)",
+      [](Config& c) -> std::size_t& { return c.pipeline.max_group_readings; }, 1, 1ll << 30));
+  o.push_back(NumberOption<std::size_t>(
       "pipeline.max_queued_batches", "Batches a shard may hold before listeners get backpressure",
       [](Config& c) -> std::size_t& { return c.pipeline.max_queued_batches; }, 2, 1 << 20));
   o.push_back(NumberOption<std::uint64_t>(

@@ -2,23 +2,28 @@
 
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 namespace aquawatch {
 
 std::unique_ptr<CheckpointStream> CheckpointStream::Start(Env& env, std::string dir,
                                                           std::string name,
-                                                          std::function<Status()> before_publish) {
-  std::unique_ptr<CheckpointStream> stream(
-      new CheckpointStream(env, std::move(dir), std::move(name), std::move(before_publish)));
+                                                          std::function<Status()> before_publish,
+                                                          std::function<Status()> after_publish) {
+  std::unique_ptr<CheckpointStream> stream(new CheckpointStream(
+      env, std::move(dir), std::move(name), std::move(before_publish), std::move(after_publish)));
   stream->thread_ = std::thread([s = stream.get()] { s->Run(); });
   return stream;
 }
 
 CheckpointStream::CheckpointStream(Env& env, std::string dir, std::string name,
-                                   std::function<Status()> before_publish)
+                                   std::function<Status()> before_publish,
+                                   std::function<Status()> after_publish)
     : env_(env),
       dir_(std::move(dir)),
       name_(std::move(name)),
-      before_publish_(std::move(before_publish)) {}
+      before_publish_(std::move(before_publish)),
+      after_publish_(std::move(after_publish)) {}
 
 CheckpointStream::~CheckpointStream() {
   {
@@ -110,6 +115,15 @@ Status CheckpointStream::WriteAll() {
   lock.unlock();
   Status s = writer_->Finish(sensors, series, before_publish_);
   bytes_written_.store(writer_->bytes_written(), std::memory_order_relaxed);
+  if (s.ok() && after_publish_) {
+    Status cleanup = after_publish_();
+    if (!cleanup.ok()) {
+      spdlog::warn(
+          "checkpoint {}/{} is published, but deleting what it replaces failed (the next "
+          "start does): {}",
+          dir_, name_, cleanup.ToString());
+    }
+  }
   return s;
 }
 

@@ -4,7 +4,9 @@
 // a slice at a time, and each full record is handed over; the stream's thread frames and writes
 // them and, after Finish, writes the end record, syncs, runs `before_publish` (the block store's
 // flush: a checkpoint must never be visible before the sealed chunks it relies on are durable)
-// and publishes the file. Procedure: docs/format/checkpoint.md.
+// and publishes the file, then runs `after_publish` (deleting what the new checkpoint makes
+// obsolete: unlinking a large file can take 100 ms, which the shard must not wait for).
+// Procedure: docs/format/checkpoint.md.
 // Thread-safety: every method, and the destructor, from one thread (the shard's). Destroying an
 // unfinished stream abandons it: its thread stops and the temporary file is removed.
 #pragma once
@@ -29,8 +31,10 @@ class CheckpointStream {
  public:
   // Starts the writing thread, which creates `<dir>/<name>.tmp` (so the shard thread does no
   // file I/O for a checkpoint at all; an error shows in Done).
+  // An error from `after_publish` is logged; the checkpoint stands (a start deletes the rest).
   static std::unique_ptr<CheckpointStream> Start(Env& env, std::string dir, std::string name,
-                                                 std::function<Status()> before_publish);
+                                                 std::function<Status()> before_publish,
+                                                 std::function<Status()> after_publish = {});
   ~CheckpointStream();
   CheckpointStream(const CheckpointStream&) = delete;
   CheckpointStream& operator=(const CheckpointStream&) = delete;
@@ -55,7 +59,7 @@ class CheckpointStream {
 
  private:
   CheckpointStream(Env& env, std::string dir, std::string name,
-                   std::function<Status()> before_publish);
+                   std::function<Status()> before_publish, std::function<Status()> after_publish);
   void HandOver();  // moves record_ to the queue
   void Run();
   Status WriteAll();  // the writing thread's work; the first error ends it
@@ -63,7 +67,7 @@ class CheckpointStream {
   Env& env_;
   const std::string dir_, name_;
   std::unique_ptr<CheckpointWriter> writer_;  // the writing thread's
-  std::function<Status()> before_publish_;
+  std::function<Status()> before_publish_, after_publish_;
   std::string record_;  // the record being built (shard thread)
   bool finish_called_ = false;
 

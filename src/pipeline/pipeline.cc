@@ -227,7 +227,8 @@ struct ShardMetrics {
 ShardMetrics NewShardMetrics(MetricsRegistry& metrics, const std::string& label) {
   return ShardMetrics{
       &metrics.AddHistogram("aquawatch_checkpoint_seconds",
-                            "Time from a checkpoint's start to its publication (captured in slices, written by its own thread)",
+                            "Time from a checkpoint's start to its publication (captured in "
+                            "slices, written by its own thread)",
                             label, ExponentialBuckets(0.001, 2, 16)),
       &metrics.AddGauge("aquawatch_checkpoint_bytes", "Size of the shard's newest checkpoint",
                         label),
@@ -408,10 +409,10 @@ class Shard {
   // the point (a new log segment N; the state as of then is what the file holds), then the
   // shard goes on taking readings while CaptureStep encodes the sensors a slice at a time
   // between groups, and any sensor about to change first is captured as it was (BeforeChange).
-  // A CheckpointStream writes the entries on its own thread, flushes the block store, and
-  // publishes the file; FinishCheckpoint then drops the log before N. No step holds the shard
-  // for longer than a slice (checkpoint_slice_ns), whatever the number of sensors.
-  // Shard thread only, like the state it reads.
+  // A CheckpointStream writes the entries on its own thread, flushes the block store,
+  // publishes the file and deletes the log before N; PollCheckpoint then moves the shard on. No
+  // step holds the shard for longer than a slice (checkpoint_slice_ns), whatever the number of
+  // sensors. Shard thread only, like the state it reads.
 
   // Starts a checkpoint. *log_failed tells the caller the log itself failed (its current
   // segment could not be closed), which the shard treats as a storage failure.
@@ -423,8 +424,16 @@ class Shard {
       return segment.status();
     }
     Capture& c = capture_.emplace();
-    c.stream = CheckpointStream::Start(env_, Dir(), CheckpointName(*segment),
-                                       [this] { return store_.MakeDurable(); });
+    // Once published, the older checkpoint and the log segments before this one go, on the
+    // stream's thread; neither is ever touched by the shard again.
+    auto obsolete = [this, dir = Dir(), segment = *segment, old = checkpoint_segment_] {
+      Status st;
+      if (old != 0 && old != segment) st = env_.RemoveFile(dir + "/" + CheckpointName(old));
+      if (st.ok()) st = RemoveShardLogSegmentsBefore(env_, dir, segment);
+      return st;
+    };
+    c.stream = CheckpointStream::Start(
+        env_, Dir(), CheckpointName(*segment), [this] { return store_.MakeDurable(); }, obsolete);
     c.segment = *segment;
     c.sensors = static_cast<std::uint32_t>(sensors_.size());
     c.done.assign((c.sensors + 63) / 64, 0);
@@ -535,18 +544,15 @@ class Shard {
     c.stream->Finish(c.captured, c.series);
   }
 
-  // Once the stream has published the file: the older checkpoint and the log before the new
-  // one go. A failed checkpoint changes nothing durable (the old checkpoint and the log it
-  // needs stay) and is reported. Returns false while the stream is still writing.
+  // Once the stream has published the file (and deleted the older checkpoint and the log
+  // before the new one), the shard moves on to it. A failed checkpoint changes nothing durable (the
+  // old checkpoint and the log it needs stay) and is reported. Returns false while the stream is
+  // still writing.
   bool PollCheckpoint(Status* result) {
     Capture& c = *capture_;
     Status st;
     // Done before Finish: the thread stopped at an error (it could not create or write).
     if (!c.stream->Done(&st)) return false;
-    if (st.ok() && checkpoint_segment_ != 0 && checkpoint_segment_ != c.segment) {
-      st = env_.RemoveFile(Dir() + "/" + CheckpointName(checkpoint_segment_));
-    }
-    if (st.ok()) st = log_->RemoveSegmentsBefore(c.segment);
     if (st.ok()) {
       checkpoint_segment_ = c.segment;
       metrics_.checkpoint_seconds->Observe(
@@ -1943,7 +1949,9 @@ class Shard {
   // API threads under a shared lock.
   mutable std::shared_mutex state_mu_;
   std::deque<std::string> ids_;  // deque: stable addresses for the index's string_views
-  std::vector<SensorState> sensors_;
+  // A deque, not a vector: growing never moves the table (a vector's doubling copied every
+  // SensorState at once, a pause of tens of ms per 100,000 sensors on the shard thread).
+  std::deque<SensorState> sensors_;
   SensorIndex index_by_id_{ids_};
   // Scratch for admission (shard thread only).
   AdmissionTally admission_;

@@ -240,6 +240,10 @@ Status ShardLogImpl::RemoveSegmentsBefore(std::uint64_t index) {
   return RemoveSegments(env_, dir_, index);
 }
 
+Status RemoveShardLogSegmentsBefore(Env& env, const std::string& dir, std::uint64_t index) {
+  return RemoveSegments(env, dir, index);
+}
+
 Result<std::unique_ptr<ShardLog>> ShardLog::Open(Env& env, const std::string& dir,
                                                  const ShardLogOptions& options,
                                                  std::uint64_t first_segment,

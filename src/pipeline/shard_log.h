@@ -74,6 +74,10 @@ class ShardLog {
 // last intact record (the WAL fuzz target feeds it arbitrary bytes).
 Result<std::uint64_t> ScanShardLogSegment(std::string_view bytes, const ShardLogReplay& visit);
 
+// Deletes the segments of the log in `dir` before `index`. Safe from any thread while the log's
+// owner appends: the owner never touches segments before its current one.
+Status RemoveShardLogSegmentsBefore(Env& env, const std::string& dir, std::uint64_t index);
+
 // Reads every intact record of the log in `dir` without modifying it (for `aquawatch wal dump`).
 Status ReadShardLog(Env& env, const std::string& dir, const ShardLogReplay& visit);
 

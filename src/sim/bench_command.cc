@@ -113,6 +113,8 @@ class Pacer {
 
 struct ServerMetrics {
   std::optional<double> rss, sensors, durable;
+  // Shard loop iterations (all shards), those within 10 ms, and the longest since the start.
+  std::optional<double> loops, loops_within_10ms, loop_max_s;
 };
 
 class MetricsScraper {
@@ -145,6 +147,10 @@ class MetricsScraper {
     m.rss = SumPrometheusMetric(r->body, "process_resident_memory_bytes");
     m.sensors = SumPrometheusMetric(r->body, "aquawatch_sensors");
     m.durable = SumPrometheusMetric(r->body, "aquawatch_readings_durable_total");
+    m.loops = SumPrometheusMetric(r->body, "aquawatch_shard_loop_seconds_count");
+    m.loops_within_10ms =
+        SumPrometheusMetric(r->body, "aquawatch_shard_loop_seconds_bucket", "le=\"0.01\"");
+    m.loop_max_s = MaxPrometheusMetric(r->body, "aquawatch_shard_loop_max_seconds");
     return m;
   }
 
@@ -330,8 +336,12 @@ json::value Stats3(const std::vector<double>& sorted, bool with_p999) {
 
 }  // namespace
 
-std::optional<double> SumPrometheusMetric(std::string_view text, std::string_view name) {
-  std::optional<double> sum;
+namespace {
+
+// Calls fn(value) for every sample of `name` whose label set contains `label`.
+template <typename Fn>
+void ForEachPrometheusSample(std::string_view text, std::string_view name, std::string_view label,
+                             Fn&& fn) {
   while (!text.empty()) {
     auto nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
@@ -339,20 +349,37 @@ std::optional<double> SumPrometheusMetric(std::string_view text, std::string_vie
     if (line.empty() || line[0] == '#' || !line.starts_with(name)) continue;
     std::string_view rest = line.substr(name.size());
     if (rest.empty() || (rest[0] != '{' && rest[0] != ' ')) continue;  // a longer metric name
+    std::string_view labels;
     if (rest[0] == '{') {
       auto close = rest.find('}');  // label values may not contain '}' unescaped in practice
       if (close == std::string_view::npos) continue;
+      labels = rest.substr(0, close + 1);
       rest = rest.substr(close + 1);
     }
+    if (!label.empty() && labels.find(label) == std::string_view::npos) continue;
     while (!rest.empty() && rest[0] == ' ') rest.remove_prefix(1);
     auto end = rest.find(' ');
     std::string value(rest.substr(0, end));
     char* parsed_end = nullptr;
     double v = std::strtod(value.c_str(), &parsed_end);
     if (parsed_end == value.c_str()) continue;
-    sum = sum.value_or(0) + v;
+    fn(v);
   }
+}
+
+}  // namespace
+
+std::optional<double> SumPrometheusMetric(std::string_view text, std::string_view name,
+                                          std::string_view label) {
+  std::optional<double> sum;
+  ForEachPrometheusSample(text, name, label, [&](double v) { sum = sum.value_or(0) + v; });
   return sum;
+}
+
+std::optional<double> MaxPrometheusMetric(std::string_view text, std::string_view name) {
+  std::optional<double> max;
+  ForEachPrometheusSample(text, name, {}, [&](double v) { max = std::max(max.value_or(v), v); });
+  return max;
 }
 
 double Quantile(const std::vector<double>& sorted, double q) {
@@ -738,6 +765,15 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
   } else {
     row("server memory per sensor (RSS)", "n/a (metrics missing or no new sensors)");
   }
+  const bool have_loops = before.loops && after.loops && before.loops_within_10ms &&
+                          after.loops_within_10ms && after.loop_max_s;
+  if (have_loops) {
+    const double loops = *after.loops - *before.loops;
+    const double slow = loops - (*after.loops_within_10ms - *before.loops_within_10ms);
+    row("shard loop iterations / over 10 ms",
+        fmt::format("{:.0f} / {:.0f} during the load; longest since the start {:.1f} ms", loops,
+                    slow, *after.loop_max_s * 1000));
+  }
   if (!total.last_error.empty()) row("last error", total.last_error);
   std::fputs(table.c_str(), stdout);
   std::fflush(stdout);
@@ -789,6 +825,14 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
       mem["bytes_per_sensor"] = nullptr;
     }
     j["memory"] = std::move(mem);
+    if (have_loops) {
+      json::object loops;
+      loops["iterations"] = *after.loops - *before.loops;
+      loops["over_10ms"] =
+          (*after.loops - *before.loops) - (*after.loops_within_10ms - *before.loops_within_10ms);
+      loops["max_s_since_start"] = *after.loop_max_s;
+      j["shard_loop"] = std::move(loops);
+    }
     std::FILE* f = std::fopen(o.json_file.c_str(), "w");
     if (f == nullptr) {
       spdlog::error("bench: cannot write {}", o.json_file);

@@ -52,9 +52,12 @@ int RunBench(const BenchOptions& options, const std::atomic<bool>& stop);
 // stopping the load early, and stores the exit code in *exit_code.
 CLI::App* AddBenchCommand(CLI::App& parent, int* exit_code);
 
-// Sum of every sample of metric `name` in Prometheus text exposition format, or nullopt when the
-// metric does not appear.
-std::optional<double> SumPrometheusMetric(std::string_view text, std::string_view name);
+// Sum of every sample of metric `name` in Prometheus text exposition format whose label set
+// contains `label` (e.g. `le="0.01"`; empty: any), or nullopt when there is none.
+std::optional<double> SumPrometheusMetric(std::string_view text, std::string_view name,
+                                          std::string_view label = {});
+// The largest sample of metric `name`, or nullopt when the metric does not appear.
+std::optional<double> MaxPrometheusMetric(std::string_view text, std::string_view name);
 
 // The q-quantile (0-1) of `sorted` by nearest rank; 0 for an empty vector.
 double Quantile(const std::vector<double>& sorted, double q);

@@ -21,6 +21,22 @@ TEST(Bench, SumsEveryPrometheusSeriesOfOneName) {
   EXPECT_FALSE(SumPrometheusMetric("", "x").has_value());
 }
 
+TEST(Bench, PicksHistogramBucketsByLabelAndTakesTheLargestSample) {
+  const char* text =
+      "aquawatch_shard_loop_seconds_bucket{shard=\"0\",le=\"0.005\"} 90\n"
+      "aquawatch_shard_loop_seconds_bucket{shard=\"0\",le=\"0.01\"} 98\n"
+      "aquawatch_shard_loop_seconds_bucket{shard=\"1\",le=\"0.01\"} 40\n"
+      "aquawatch_shard_loop_seconds_count{shard=\"0\"} 100\n"
+      "aquawatch_shard_loop_max_seconds{shard=\"0\"} 0.004\n"
+      "aquawatch_shard_loop_max_seconds{shard=\"1\"} 0.012\n";
+  EXPECT_EQ(SumPrometheusMetric(text, "aquawatch_shard_loop_seconds_bucket", "le=\"0.01\""), 138.0);
+  EXPECT_EQ(SumPrometheusMetric(text, "aquawatch_shard_loop_seconds_bucket"), 228.0);
+  EXPECT_FALSE(
+      SumPrometheusMetric(text, "aquawatch_shard_loop_seconds_bucket", "le=\"9\"").has_value());
+  EXPECT_EQ(MaxPrometheusMetric(text, "aquawatch_shard_loop_max_seconds"), 0.012);
+  EXPECT_FALSE(MaxPrometheusMetric(text, "aquawatch_missing").has_value());
+}
+
 TEST(Bench, QuantileByNearestRank) {
   std::vector<double> v;
   for (int i = 1; i <= 1000; ++i) v.push_back(i);
