@@ -557,7 +557,8 @@ class Shard {
       checkpoint_segment_ = c.segment;
       metrics_.checkpoint_seconds->Observe(
           static_cast<double>(clock_.MonotonicNs() - c.started_mono_ns) / 1e9);
-      metrics_.checkpoint_bytes->Set(static_cast<double>(c.stream->bytes_written()));
+      last_checkpoint_bytes_ = c.stream->bytes_written();
+      metrics_.checkpoint_bytes->Set(static_cast<double>(last_checkpoint_bytes_));
     }
     capture_.reset();
     *result = st;
@@ -1107,7 +1108,11 @@ class Shard {
     } else {
       const std::uint64_t grown = log_->appended_bytes() - checkpoint_log_bytes_;
       if (grown == 0) return;
-      const bool due = grown >= options_.store.checkpoint_bytes ||
+      // Never more often by size than the log grows by the last checkpoint's own size: with a
+      // million sensors an image is larger than checkpoint_bytes of log, and writing it every
+      // checkpoint_bytes would write more than the readings themselves (and slow the log's
+      // syncs on the same disk). Replay after a crash stays within twice that.
+      const bool due = grown >= std::max(options_.store.checkpoint_bytes, last_checkpoint_bytes_) ||
                        mono - last_checkpoint_mono_ns_ >= options_.store.checkpoint_interval_ns;
       if (!due || mono < next_checkpoint_attempt_ns_) return;
       s = BeginCheckpoint(&log_failed);
@@ -1927,6 +1932,7 @@ class Shard {
   std::uint64_t checkpoint_segment_ = 0;    // first log segment after the newest checkpoint
   std::uint64_t checkpoint_log_bytes_ = 0;  // log size at the start of the newest checkpoint
   std::int64_t last_checkpoint_mono_ns_ = 0;
+  std::uint64_t last_checkpoint_bytes_ = 0;  // size of the newest checkpoint written
   // The checkpoint being captured, if any (BeginCheckpoint).
   struct Capture {
     std::unique_ptr<CheckpointStream> stream;
