@@ -48,7 +48,8 @@ struct StoreOptions {
   // chunk is sealed.
   std::int64_t maintenance_interval_ns = 3'600'000'000'000LL;
   std::size_t block_cache_mb = 256;
-  // A shard checkpoints (docs/format/checkpoint.md) once its log has grown this much, or this
+  // A shard checkpoints (docs/format/checkpoint.md) once its log has grown this much (or by the
+  // newest checkpoint's size, if larger), or this
   // long after the last checkpoint if anything was written; restart replays at most that much.
   std::uint64_t checkpoint_bytes = 256ull << 20;
   // Whether a clean Stop() checkpoints, so the next start replays nothing. Crash tests turn it
