@@ -374,8 +374,14 @@ TEST(Checkpoint, AFailedBackgroundWriteKeepsTheOldCheckpointAndTheLog) {
     ASSERT_TRUE(SubmitAndWait(*p, Batch({{"a", 1'000, 0.8}})).ok());
     ASSERT_TRUE(WaitFor([&] { return CountFiles(f.wal(), ".ckpt") == 1; }));
     const std::string first = NewestCheckpoint(f.wal());
+    // A checkpoint is due once the log has grown by the last one's size: 100 readings do that.
+    auto hundred = [](std::int64_t from) {
+      std::vector<Row> rows;
+      for (int k = 0; k < 100; ++k) rows.push_back({"a", from + k, 0.7});
+      return Batch(rows);
+    };
     env.HoldWrites(".ckpt.tmp");
-    ASSERT_TRUE(SubmitAndWait(*p, Batch({{"a", 2'000, 0.7}})).ok());
+    ASSERT_TRUE(SubmitAndWait(*p, hundred(2'000)).ok());
     ASSERT_TRUE(WaitFor([&] { return env.held_writes() > 0; }));
     env.FailWrites(".ckpt.tmp");  // the held write fails, and so does the retry
     env.ReleaseWrites();
@@ -389,7 +395,7 @@ TEST(Checkpoint, AFailedBackgroundWriteKeepsTheOldCheckpointAndTheLog) {
     EXPECT_EQ(NewestCheckpoint(f.wal()), first);
     EXPECT_GT(CountFiles(f.wal(), ".log"), 0);  // the log after the first checkpoint stays
     // Writes go on meanwhile, and are acknowledged.
-    ASSERT_TRUE(SubmitAndWait(*p, Batch({{"a", 3'000, 0.6}})).ok());
+    ASSERT_TRUE(SubmitAndWait(*p, hundred(3'000)).ok());
     env.FailWrites("");
     ASSERT_TRUE(WaitFor([&] { return NewestCheckpoint(f.wal()) != first; }));
     p->Stop();
@@ -397,7 +403,7 @@ TEST(Checkpoint, AFailedBackgroundWriteKeepsTheOldCheckpointAndTheLog) {
   env.Crash(7);
   AlertManager fresh;
   auto p = f.Open(fresh, env);
-  EXPECT_EQ(Stored(*p, "a").size(), 3u);
+  EXPECT_EQ(Stored(*p, "a").size(), 201u);
 }
 
 }  // namespace
