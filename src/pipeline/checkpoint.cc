@@ -31,22 +31,6 @@ Result<std::unique_ptr<CheckpointWriter>> CheckpointWriter::Create(Env& env, std
       new CheckpointWriter(env, std::move(dir), std::move(name), std::move(file).value()));
 }
 
-std::string& CheckpointWriter::Entry(char type) {
-  if (!record_.empty() && (record_[0] != type || record_.size() >= kCheckpointRecordTarget)) {
-    Status s = FlushRecord();
-    if (error_.ok()) error_ = s;
-  }
-  if (record_.empty()) record_.push_back(type);
-  return record_;
-}
-
-Status CheckpointWriter::FlushRecord() {
-  if (record_.empty()) return Status::Ok();
-  Status s = AddRecord(record_);
-  record_.clear();
-  return s;
-}
-
 Status CheckpointWriter::AddRecord(std::string_view payload) {
   char header[8];
   const auto length = static_cast<std::uint32_t>(payload.size());
@@ -61,15 +45,11 @@ Status CheckpointWriter::AddRecord(std::string_view payload) {
 
 Status CheckpointWriter::Finish(std::uint64_t sensors, std::uint64_t series,
                                 const std::function<Status()>& before_publish) {
-  Status s = FlushRecord();
-  if (s.ok()) s = error_;
-  if (s.ok()) {
-    record_.push_back('E');
-    FieldWriter w(record_);
-    w.Put<std::uint64_t>(sensors);
-    w.Put<std::uint64_t>(series);
-    s = FlushRecord();
-  }
+  std::string end(1, 'E');
+  FieldWriter w(end);
+  w.Put<std::uint64_t>(sensors);
+  w.Put<std::uint64_t>(series);
+  Status s = AddRecord(end);
   if (s.ok()) s = file_->Sync();
   if (s.ok()) s = file_->Close();
   if (s.ok() && before_publish) s = before_publish();
@@ -81,7 +61,6 @@ Status CheckpointWriter::Finish(std::uint64_t sensors, std::uint64_t series,
 
 void CheckpointWriter::Abandon() {
   (void)file_->Close();
-  record_.clear();
   Status s = env_.RemoveFile(dir_ + "/" + name_ + ".tmp");
   (void)s;  // a leftover .tmp is deleted at the next start anyway
 }

@@ -77,14 +77,12 @@ class FieldReader {
 };
 
 // Writes a checkpoint to `<path>.tmp`, then publishes it at `path` (fsync, rename, dir fsync).
+// It frames whole records; CheckpointStream builds them.
 class CheckpointWriter {
  public:
   static Result<std::unique_ptr<CheckpointWriter>> Create(Env& env, std::string dir,
                                                           std::string name);
-  // The buffer for one more entry of a record of `type`: the caller appends the entry's fields.
-  // A change of type, or a full record, closes the current record first.
-  std::string& Entry(char type);
-  // Writes one whole record: its type byte, then its entries (CheckpointStream builds them).
+  // Writes one whole record: its type byte, then its entries.
   Status AddRecord(std::string_view payload);
   // Writes the `E` record, syncs, runs `before_publish` (if any; an error stops the publication)
   // and publishes the file. Nothing is visible before this returns OK.
@@ -97,13 +95,10 @@ class CheckpointWriter {
  private:
   CheckpointWriter(Env& env, std::string dir, std::string name, std::unique_ptr<WritableFile> file)
       : env_(env), dir_(std::move(dir)), name_(std::move(name)), file_(std::move(file)) {}
-  Status FlushRecord();
 
   Env& env_;
   std::string dir_, name_;
   std::unique_ptr<WritableFile> file_;
-  std::string record_;  // the payload being built: type byte, then entries
-  Status error_;        // the first write error; reported by Finish
   std::uint64_t bytes_ = 0;
 };
 

@@ -444,16 +444,13 @@ class Shard {
     for (std::size_t i = 1; i < labels_.size(); ++i) {
       FieldWriter(c.stream->Entry('L')).PutString16(labels_[i]);
     }
-    checkpoint_log_bytes_ = c.log_bytes;
-    last_checkpoint_mono_ns_ = c.started_mono_ns;
     return Status::Ok();
   }
 
   // Captures sensor `idx` as it is now unless the checkpoint in progress has it already: called
   // before anything of a sensor changes, so the checkpoint sees it as it was at its start.
   void BeforeChange(std::uint32_t idx) {
-    if (capture_.has_value() && idx < capture_->sensors &&
-        (capture_->done[idx / 64] & (std::uint64_t{1} << (idx % 64))) == 0) {
+    if (capture_.has_value() && idx < capture_->sensors && !capture_->Has(idx)) {
       CaptureSensor(idx);
     }
   }
@@ -461,7 +458,7 @@ class Shard {
   // One `T` entry: the sensor, its custom latest values and its head series.
   void CaptureSensor(std::uint32_t idx) {
     Capture& c = *capture_;
-    c.done[idx / 64] |= std::uint64_t{1} << (idx % 64);
+    c.done[idx / 64] |= Capture::Bit(idx);
     ++c.captured;
     std::string& out = c.stream->Entry('T');
     EncodeSensor(ids_[idx], sensors_[idx], out);
@@ -534,9 +531,7 @@ class Shard {
       if (budget_ns > 0 && c.stream->backlog_bytes() > options_.store.checkpoint_backlog_bytes)
         return;
       for (int n = 0; n < 64 && c.cursor < c.sensors; ++n, ++c.cursor) {
-        if ((c.done[c.cursor / 64] & (std::uint64_t{1} << (c.cursor % 64))) == 0) {
-          CaptureSensor(c.cursor);
-        }
+        if (!c.Has(c.cursor)) CaptureSensor(c.cursor);
       }
       if (budget_ns > 0 && clock_.MonotonicNs() - t0 >= budget_ns) return;
     }
@@ -554,7 +549,11 @@ class Shard {
     // Done before Finish: the thread stopped at an error (it could not create or write).
     if (!c.stream->Done(&st)) return false;
     if (st.ok()) {
+      // Only a published checkpoint moves the base the next one is due from: after a failed
+      // one the next is due again as soon as the retry interval has passed.
       checkpoint_segment_ = c.segment;
+      checkpoint_log_bytes_ = c.log_bytes;
+      last_checkpoint_mono_ns_ = c.started_mono_ns;
       metrics_.checkpoint_seconds->Observe(
           static_cast<double>(clock_.MonotonicNs() - c.started_mono_ns) / 1e9);
       last_checkpoint_bytes_ = c.stream->bytes_written();
@@ -568,20 +567,19 @@ class Shard {
   // A whole checkpoint now, waiting for its file (start-up after quarantine, a clean stop):
   // finishes one in progress first, then takes a fresh one if the log has grown since.
   Status Checkpoint(bool* log_failed = nullptr) {
-    Status st;
-    if (capture_.has_value()) {
+    auto finish_now = [this] {
+      Status st;
       CaptureStep(0);
       (void)capture_->stream->Wait();
       (void)PollCheckpoint(&st);
-      if (!st.ok()) return st;
-      if (log_->appended_bytes() == checkpoint_log_bytes_) return st;
+      return st;
+    };
+    if (capture_.has_value()) {
+      Status st = finish_now();
+      if (!st.ok() || log_->appended_bytes() == checkpoint_log_bytes_) return st;
     }
-    st = BeginCheckpoint(log_failed);
-    if (!st.ok()) return st;
-    CaptureStep(0);
-    (void)capture_->stream->Wait();
-    (void)PollCheckpoint(&st);
-    return st;
+    Status st = BeginCheckpoint(log_failed);
+    return st.ok() ? finish_now() : st;
   }
 
   void Start() {
@@ -1944,6 +1942,8 @@ class Shard {
     std::uint64_t log_bytes = 0;  // log size at its start
     std::int64_t started_mono_ns = 0;
     bool finishing = false;  // every sensor is in; the stream is publishing
+    static std::uint64_t Bit(std::uint32_t idx) { return std::uint64_t{1} << (idx % 64); }
+    bool Has(std::uint32_t idx) const { return (done[idx / 64] & Bit(idx)) != 0; }
   };
   std::optional<Capture> capture_;
   std::string capture_chunk_;  // scratch: one series' open chunk

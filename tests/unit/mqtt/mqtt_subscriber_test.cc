@@ -665,7 +665,9 @@ TEST_F(MqttSubscriberTest, StopDoesNotHangWhenTheBrokerIsGone) {
   ASSERT_TRUE(pub.Publish("aw/s1/readings", "unacked"));
   ASSERT_EQ(got.WaitFor(1).size(), 1u);
   broker_.Kill(SIGKILL);
-  ASSERT_TRUE(Eventually([&] { return !sub->connected(); }));
+  // The loss is counted just after connected() turns false; a Stop between the two would end
+  // the reader before it counts, so wait for the count itself.
+  ASSERT_TRUE(Eventually([&] { return !sub->connected() && sub->stats().connection_losses > 0; }));
   auto began = SteadyClock::now();
   sub->Stop(seconds(10));  // nothing can be acked any more: must not wait the drain out
   EXPECT_LT(SteadyClock::now() - began, seconds(3));

@@ -258,7 +258,9 @@ TEST(CheckpointReader, RejectsTruncationAndMissingEnd) {
   testing::TempDir dir;
   auto w = CheckpointWriter::Create(DefaultEnv(), dir.path(), "c.ckpt");
   ASSERT_TRUE(w.ok());
-  FieldWriter((*w)->Entry('L')).PutString16("site-1");
+  std::string labels(1, 'L');
+  FieldWriter(labels).PutString16("site-1");
+  ASSERT_TRUE((*w)->AddRecord(labels).ok());
   ASSERT_TRUE((*w)->Finish(0, 0).ok());
   auto bytes = DefaultEnv().ReadWholeFile(dir.path() + "/c.ckpt");
   ASSERT_TRUE(bytes.ok());
