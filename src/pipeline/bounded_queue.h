@@ -66,6 +66,18 @@ class BoundedQueue {
     }
   }
 
+  // How many pushes have claimed a position so far: a push that returned before this call has a
+  // position below it. Positions count from 0 in push order.
+  std::size_t tail_position() const { return tail_.load(std::memory_order_acquire); }
+
+  // For a single consumer only: the item at `pos`, which must be at or after the next position
+  // TryPop takes and below tail_position(), without taking it; nullptr while its producer is
+  // still between claiming the position and publishing the item (a few instructions).
+  T* PeekAt(std::size_t pos) const {
+    const Slot& slot = slots_[pos & mask_];
+    return slot.seq.load(std::memory_order_acquire) == pos + 1 ? slot.item : nullptr;
+  }
+
   // Approximate number of queued items (for metrics).
   std::size_t ApproxSize() const {
     std::size_t t = tail_.load(std::memory_order_relaxed);

@@ -21,11 +21,12 @@
 #include "alert/alert_manager.h"
 #include "core/duration.h"
 #include "core/hash.h"
-#include "pipeline/bounded_queue.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/checkpoint_stream.h"
 #include "pipeline/log_codec.h"
 #include "pipeline/sensor_index.h"
+#include "pipeline/shard_inbox.h"
+#include "pipeline/urgent_screen.h"
 
 namespace aquawatch {
 
@@ -37,53 +38,6 @@ int ShardFor(std::string_view sensor, int partitions, int shards) {
 }
 
 namespace {
-
-struct ShardWork;
-
-// Shared by the shards a batch was split across; the last one to finish reports.
-struct Ticket {
-  explicit Ticket(int parts, Pipeline::Done d) : remaining(parts), done(std::move(d)) {}
-  void Finish(const Status& s, ShardWork& work);
-  std::atomic<int> remaining;
-  Pipeline::Done done;
-  std::mutex mu;
-  WriteResult result;
-};
-
-struct ShardWork {
-  ReadingBatch batch;
-  std::size_t reserved = 0;  // readings reserved in the shard's queue for it (its size at Submit)
-  std::shared_ptr<Ticket> ticket;
-  std::int64_t enqueued_mono_ns = 0;
-  // Readings taken out before the log write (limits), and why.
-  std::size_t refused = 0;
-  std::array<std::uint32_t, kLimitCount> refused_by_limit{};
-  std::vector<Refusal> refusals;
-  // Each reading's sensor number, as the shard found it before the log write (kUnknownSensor:
-  // not in the table then), so applying the batch does not look every id up a second time.
-  std::vector<std::uint32_t> sensor_index;
-};
-
-void Ticket::Finish(const Status& s, ShardWork& work) {
-  if (!s.ok() || work.refused > 0) {
-    std::lock_guard lock(mu);
-    if (result.status.ok() && !s.ok()) result.status = s;
-    result.refused += work.refused;
-    for (int l = 0; l < kLimitCount; ++l) result.refused_by_limit[l] += work.refused_by_limit[l];
-    for (Refusal& r : work.refusals) {
-      if (result.refusals.size() >= kMaxReportedRefusals) break;
-      result.refusals.push_back(std::move(r));
-    }
-  }
-  if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    WriteResult final_result;
-    {
-      std::lock_guard lock(mu);
-      final_result = std::move(result);
-    }
-    done(final_result);
-  }
-}
 
 constexpr std::uint32_t kUnknownSensor = SensorIndex::kNotFound;
 
@@ -113,10 +67,14 @@ class RuleBook {
 
   void SetSensorProfile(std::string_view sensor, std::size_t profile) {
     std::lock_guard lock(mu_);
-    if (profile == DefaultSiteProfileIndex()) {
-      profiles_.erase(std::string(sensor));
-    } else {
+    auto it = profiles_.find(std::string(sensor));
+    if (it != profiles_.end()) {
+      --followers_[it->second];
+      profiles_.erase(it);
+    }
+    if (profile != DefaultSiteProfileIndex()) {
       profiles_[std::string(sensor)] = static_cast<std::uint8_t>(profile);
+      ++followers_[profile];
     }
     changes_.emplace_back(sensor, static_cast<std::uint8_t>(profile));
     any_profiles_.store(!profiles_.empty(), std::memory_order_release);
@@ -137,6 +95,16 @@ class RuleBook {
     return changes_.size();
   }
 
+  // Bit p set when some sensor follows profile p other than the default.
+  std::uint64_t profiles_in_use() const {
+    std::lock_guard lock(mu_);
+    std::uint64_t mask = 0;
+    for (std::size_t p = 0; p < followers_.size(); ++p) {
+      if (followers_[p] != 0) mask |= std::uint64_t{1} << p;
+    }
+    return mask;
+  }
+
   std::uint8_t ProfileOf(std::string_view sensor) const {
     const auto fallback = static_cast<std::uint8_t>(DefaultSiteProfileIndex());
     if (!any_profiles_.load(std::memory_order_acquire)) return fallback;
@@ -149,6 +117,7 @@ class RuleBook {
   mutable std::mutex mu_;
   std::shared_ptr<const ProfileRules> rules_;
   std::unordered_map<std::string, std::uint8_t> profiles_;     // sensors not on the default
+  std::array<std::size_t, kSiteProfiles.size()> followers_{};  // of profiles_, by profile
   std::vector<std::pair<std::string, std::uint8_t>> changes_;  // every SetSensorProfile
   std::atomic<bool> any_profiles_{false};
   std::atomic<std::uint64_t> version_{1};
@@ -221,6 +190,8 @@ struct ShardMetrics {
   Histogram* sync_seconds;
   Histogram* loop_seconds;
   Gauge* loop_max_seconds;
+  Counter* urgent_readings;
+  Counter* urgent_deferred;
 };
 
 // One shard's metrics, labelled `label` (shard="N").
@@ -270,6 +241,14 @@ ShardMetrics NewShardMetrics(MetricsRegistry& metrics, const std::string& label)
                              0.25, 0.5, 1, 2.5}),
       &metrics.AddGauge("aquawatch_shard_loop_max_seconds",
                         "The longest shard loop iteration since the start", label),
+      &metrics.AddCounter("aquawatch_urgent_readings_total",
+                          "Readings that took the urgent lane (a value past a critical limit), "
+                          "ahead of the normal queue",
+                          label),
+      &metrics.AddCounter("aquawatch_urgent_deferred_total",
+                          "Urgent readings that waited behind an earlier queued reading of "
+                          "their sensor, to keep its order",
+                          label),
   };
 }
 
@@ -291,7 +270,8 @@ class Shard {
         options_(options),
         metrics_(metrics),
         ack_seconds_(ack_seconds),
-        queue_(RoundUpPow2(options.max_queued_batches)),
+        inbox_(ShardInboxLimits{options.max_queued_readings, options.max_queued_batches,
+                                options.max_urgent_readings, options.max_urgent_batches}),
         head_(store, options.store.head) {
     labels_.emplace_back();  // label 0 is "none"
   }
@@ -882,45 +862,38 @@ class Shard {
     // The thread handles everything queued before it saw stopping_; a batch pushed in the
     // instant after (the pipeline's gate makes that impossible, a caller of Shard alone might
     // not) is answered here rather than left waiting for ever.
-    while (ShardWork* w = queue_.TryPop()) {
-      Release(w->reserved);
-      w->ticket->Finish(Status::Unavailable("shutting down"), *w);
-      delete w;
-    }
+    for (ShardWork* w = inbox_.PopUrgent(); w != nullptr; w = inbox_.PopUrgent()) Refuse(w);
+    for (ShardWork* w = inbox_.PopNormal(); w != nullptr; w = inbox_.PopNormal()) Refuse(w);
   }
 
-  // Reserves room for one batch of `readings`. Never blocks.
-  Status Reserve(std::size_t readings) {
+  void Refuse(ShardWork* w) {
+    Release(*w);
+    w->ticket->Finish(Status::Unavailable("shutting down"), *w);
+    delete w;
+  }
+
+  // Reserves room for one batch part of `readings` in `lane` (ShardInbox). Never blocks.
+  Status Reserve(Lane lane, std::size_t readings, bool carries_urgent) {
     if (failed_.load(std::memory_order_acquire)) {
       return Status::Unavailable(fmt::format("shard {} has failed: {}", index_, FailureMessage()));
     }
     if (stopping_.load(std::memory_order_relaxed)) return Status::Unavailable("shutting down");
-    std::size_t batches = queued_batches_.fetch_add(1, std::memory_order_acq_rel);
-    std::size_t total = queued_readings_.fetch_add(readings, std::memory_order_acq_rel);
-    // A single batch larger than the limit is let in when the shard is idle; otherwise it could
-    // never be accepted.
-    bool over_readings = total != 0 && total + readings > options_.max_queued_readings;
-    if (batches >= queue_.capacity() || over_readings) {
-      Release(readings);
+    if (!inbox_.Reserve(lane, readings, carries_urgent)) {
       return Status::Unavailable(fmt::format("shard {} is saturated", index_));
     }
     return Status::Ok();
   }
-
-  void Release(std::size_t readings) {
-    queued_batches_.fetch_sub(1, std::memory_order_acq_rel);
-    queued_readings_.fetch_sub(readings, std::memory_order_acq_rel);
-  }
+  void Release(Lane lane, std::size_t readings) { inbox_.Release(lane, readings); }
+  void Release(const ShardWork& w) { inbox_.Release(w.lane, w.reserved); }
 
   // REQUIRES: Reserve succeeded for this work.
   void Push(ShardWork* work) {
-    bool pushed = queue_.TryPush(work);
-    // Reservation bounds the batches in flight by the ring's capacity, so this cannot fail.
-    (void)pushed;
+    inbox_.Push(work);
     Wake();
   }
+  std::uint64_t NormalTail() const { return inbox_.normal_tail(); }
 
-  std::size_t QueuedReadings() const { return queued_readings_.load(std::memory_order_relaxed); }
+  std::size_t QueuedReadings() const { return inbox_.QueuedReadings(); }
   bool Failed() const { return failed_.load(std::memory_order_acquire); }
 
   // DecodeShardCheckpoint: Recover's checkpoint load on a shard that never starts.
@@ -992,12 +965,6 @@ class Shard {
   void SetSightingSink(SightingSink* sink) { sightings_sink_ = sink; }
 
  private:
-  static std::size_t RoundUpPow2(std::size_t n) {
-    std::size_t p = 2;
-    while (p < n) p <<= 1;
-    return p;
-  }
-
   std::string FailureMessage() const {
     std::lock_guard lock(failure_mu_);
     return failure_;
@@ -1016,7 +983,7 @@ class Shard {
     std::unique_lock lock(sleep_mu_);
     sleeping_.store(true, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (queue_.ApproxSize() == 0 && !stopping_.load()) sleep_cv_.wait_for(lock, timeout);
+    if (inbox_.Empty() && !stopping_.load()) sleep_cv_.wait_for(lock, timeout);
     sleeping_.store(false, std::memory_order_relaxed);
   }
 
@@ -1034,9 +1001,10 @@ class Shard {
     for (;;) {
       const std::int64_t t0 = clock_.MonotonicNs();
       group.clear();
+      ServeUrgentBetweenGroups(record);
       std::size_t readings = 0;
       while (readings < options_.max_group_readings) {
-        ShardWork* w = queue_.TryPop();
+        ShardWork* w = inbox_.PopNormal();
         if (w == nullptr) break;
         readings += w->batch.size();
         group.push_back(w);
@@ -1451,28 +1419,115 @@ class Shard {
     Status status =
         Failed() ? Status::Unavailable("storage has failed; see the log") : Status::Ok();
     if (status.ok()) status = unsynced_status_;
-    for (ShardWork* w : group) {
-      if (!status.ok()) break;
-      status = Admit(*w);
-      reserved_sensors_ = admission_.new_sensors.size();
-      reserved_labels_ = admission_.new_labels.size();
-      if (status.ok() && !w->batch.empty()) status = AppendToLog(w->batch, record);
-      if (status.ok() && !w->batch.empty()) {
-        // Detection runs before the sync so alerts are not delayed by the disk; readings are
-        // acknowledged only after it.
-        std::unique_lock lock(state_mu_);
-        status = Apply(w->batch, w->sensor_index);
-      }
-      ReleaseReservations();
+    for (std::size_t k = 0; k < group.size(); ++k) {
+      // An alert's readings wait for one normal part at most, never for the whole group.
+      if (k > 0) ServeUrgent(group, k, status, record);
+      ShardWork* w = group[k];
+      WriteAndApplyOne(*w, status, record);
+      ServeDeferred(w->position, status, record);
     }
-    if (!sightings_.empty()) {
-      sightings_sink_->OnSightings(sightings_);
-      sightings_.clear();
-    }
+    FlushSightings();
     if (!status.ok()) unsynced_status_ = status;
     metrics_.group_readings->Observe(static_cast<double>(readings));
     for (const ShardWork* w : group) unsynced_readings_ += w->batch.size();  // as admitted
     unsynced_.insert(unsynced_.end(), group.begin(), group.end());
+  }
+
+  void FlushSightings() {
+    if (sightings_.empty()) return;
+    sightings_sink_->OnSightings(sightings_);
+    sightings_.clear();
+  }
+
+  // Urgent parts that arrived while no group was in hand (a group's own are served between
+  // its parts).
+  void ServeUrgentBetweenGroups(std::string& record) {
+    Status status =
+        Failed() ? Status::Unavailable("storage has failed; see the log") : unsynced_status_;
+    static const std::vector<ShardWork*> kNoGroup;
+    if (!ServeUrgent(kNoGroup, 0, status, record)) return;
+    FlushSightings();
+    if (!status.ok()) unsynced_status_ = status;  // the parts it took are answered with it
+  }
+
+  // One part: admission, its log record, then detection and the sensor table. Detection runs
+  // before the sync so alerts are not delayed by the disk; readings are acknowledged only after
+  // it. Once `status` is an error, parts are only carried to their (failed) acknowledgement.
+  void WriteAndApplyOne(ShardWork& w, Status& status, std::string& record) {
+    if (!status.ok()) return;
+    status = Admit(w);
+    reserved_sensors_ = admission_.new_sensors.size();
+    reserved_labels_ = admission_.new_labels.size();
+    if (status.ok() && !w.batch.empty()) status = AppendToLog(w.batch, record);
+    if (status.ok() && !w.batch.empty()) {
+      std::unique_lock lock(state_mu_);
+      status = Apply(w.batch, w.sensor_index);
+    }
+    ReleaseReservations();
+  }
+
+  // Takes the urgent lane's parts. One that holds a sensor with an earlier reading in a normal
+  // part not yet applied (group[next...] or still in the lane, before its after_normal) waits
+  // behind the last such part (deferred_), so each sensor's readings keep their order; the
+  // others are written and applied now, ahead of everything queued.
+  // Returns whether it took any.
+  bool ServeUrgent(const std::vector<ShardWork*>& group, std::size_t next, Status& status,
+                   std::string& record) {
+    bool took = false;
+    for (ShardWork* u = inbox_.PopUrgent(); u != nullptr; u = inbox_.PopUrgent()) {
+      took = true;
+      metrics_.urgent_readings->Add(u->batch.size());
+      urgent_sensors_.clear();
+      for (std::size_t i = 0; i < u->batch.size(); ++i) {
+        const std::string_view id = u->batch.sensor(i);
+        if (std::find(urgent_sensors_.begin(), urgent_sensors_.end(), id) ==
+            urgent_sensors_.end()) {
+          urgent_sensors_.push_back(id);
+        }
+      }
+      std::optional<std::uint64_t> behind;
+      auto look = [&](const ShardWork& w, std::uint64_t position) {
+        if (position >= u->after_normal) return;
+        for (std::size_t i = 0; i < w.batch.size(); ++i) {
+          const std::string_view id = w.batch.sensor(i);
+          if (std::find(urgent_sensors_.begin(), urgent_sensors_.end(), id) !=
+              urgent_sensors_.end()) {
+            behind = position;
+            return;
+          }
+        }
+      };
+      for (std::size_t k = next; k < group.size(); ++k) look(*group[k], group[k]->position);
+      inbox_.ForEachWaiting(u->after_normal, look);
+      if (behind.has_value()) {
+        metrics_.urgent_deferred->Add(u->batch.size());
+        deferred_.emplace_back(*behind, u);
+        continue;
+      }
+      WriteAndApplyOne(*u, status, record);
+      FinishUrgent(u);
+    }
+    return took;
+  }
+
+  // Writes and applies the urgent parts deferred behind the normal part at `position`.
+  void ServeDeferred(std::uint64_t position, Status& status, std::string& record) {
+    if (deferred_.empty()) return;
+    for (std::size_t i = 0; i < deferred_.size();) {
+      if (deferred_[i].first != position) {
+        ++i;
+        continue;
+      }
+      ShardWork* u = deferred_[i].second;
+      deferred_.erase(deferred_.begin() + static_cast<std::ptrdiff_t>(i));
+      WriteAndApplyOne(*u, status, record);
+      FinishUrgent(u);
+    }
+  }
+
+  void FinishUrgent(ShardWork* u) {
+    unsynced_readings_ += u->batch.size();
+    unsynced_.push_back(u);
   }
 
   // Writes a batch as one log record, or as several when its encoding would pass
@@ -1513,7 +1568,7 @@ class Shard {
     if (status.ok()) metrics_.durable->Add(unsynced_readings_);
     for (ShardWork* w : unsynced_) {
       ack_seconds_.Observe(static_cast<double>(last_sync_mono_ns_ - w->enqueued_mono_ns) / 1e9);
-      Release(w->reserved);
+      Release(*w);
       w->ticket->Finish(status, *w);
       delete w;
     }
@@ -1895,9 +1950,10 @@ class Shard {
   Histogram& ack_seconds_;
   std::unique_ptr<ShardLog> log_;
 
-  BoundedQueue<ShardWork> queue_;
-  std::atomic<std::size_t> queued_batches_{0};
-  std::atomic<std::size_t> queued_readings_{0};
+  ShardInbox inbox_;
+  // Urgent parts waiting behind the normal part at `first`'s position (shard thread only).
+  std::vector<std::pair<std::uint64_t, ShardWork*>> deferred_;
+  std::vector<std::string_view> urgent_sensors_;  // scratch for ServeUrgent
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
   mutable std::mutex failure_mu_;
@@ -1984,10 +2040,15 @@ class PipelineImpl final : public Pipeline {
  public:
   PipelineImpl(Env& env, Clock& clock, MetricsRegistry& metrics, AlertManager& alerts,
                const PipelineOptions& options, std::unique_ptr<BlockStore> store)
-      : options_(options), clock_(clock), rule_book_(options.rules), store_(std::move(store)) {
+      : options_(options),
+        clock_(clock),
+        rule_book_(options.rules),
+        urgent_screen_(options.rules, 0),
+        store_(std::move(store)) {
     for (const auto& [sensor, profile] : options_.sensor_profiles) {
       rule_book_.SetSensorProfile(sensor, profile);
     }
+    urgent_screen_.Update(options_.rules, rule_book_.profiles_in_use());
     Histogram& ack = metrics.AddHistogram(
         "aquawatch_ack_latency_seconds",
         "Time from a batch entering a shard queue to being durable and acknowledged", "",
@@ -2102,23 +2163,55 @@ class PipelineImpl final : public Pipeline {
     if (stopping_.load(std::memory_order_seq_cst)) return Status::Unavailable("shutting down");
     if (Status st = CheckWidths(batch); !st.ok()) return st;
     const int n = options_.shards;
-    // Which shard each reading goes to, and how many per shard.
+    // Which shard and lane each reading goes to, and how many per (shard, lane). Every reading
+    // of a sensor with an urgent one goes to the urgent lane, so the sensor's readings in this
+    // batch keep their order.
     thread_local std::vector<std::uint16_t> shard_of;
+    thread_local std::vector<std::uint8_t> urgent_of;
+    thread_local std::vector<std::string_view> urgent_sensors;
     shard_of.resize(batch.size());
-    std::vector<std::size_t> counts(static_cast<std::size_t>(n), 0);
+    urgent_sensors.clear();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (urgent_screen_.IsUrgent(
+              batch, i, [this](std::string_view sensor) { return rule_book_.ProfileOf(sensor); })) {
+        urgent_sensors.push_back(batch.sensor(i));
+      }
+    }
+    urgent_of.assign(batch.size(), 0);
+    std::vector<std::array<std::size_t, 2>> counts(static_cast<std::size_t>(n), {0, 0});
     for (std::size_t i = 0; i < batch.size(); ++i) {
       shard_of[i] = static_cast<std::uint16_t>(ShardFor(batch.sensor(i), options_.partitions, n));
-      ++counts[shard_of[i]];
+      if (!urgent_sensors.empty() && std::find(urgent_sensors.begin(), urgent_sensors.end(),
+                                               batch.sensor(i)) != urgent_sensors.end()) {
+        urgent_of[i] = 1;
+      }
+      ++counts[shard_of[i]][urgent_of[i]];
     }
-    // Reserve everywhere first so a batch is taken whole or not at all.
+    // Reserve everywhere first so a batch is taken whole or not at all. A full urgent lane
+    // sends its readings to the normal one, behind the queue like any other.
+    const bool carries_urgent = !urgent_sensors.empty();
+    std::vector<std::uint8_t> urgent_taken(static_cast<std::size_t>(n), 0);
+    auto release_all = [&](int upto) {
+      for (int r = 0; r < upto; ++r) {
+        if (urgent_taken[r]) shards_[r]->Release(Lane::kUrgent, counts[r][1]);
+        if (counts[r][0] != 0) shards_[r]->Release(Lane::kNormal, counts[r][0]);
+      }
+    };
     int parts = 0;
     for (int s = 0; s < n; ++s) {
-      if (counts[s] == 0) continue;
-      Status st = shards_[s]->Reserve(counts[s]);
+      auto& c = counts[s];
+      if (c[1] != 0 && shards_[s]->Reserve(Lane::kUrgent, c[1], true).ok()) {
+        urgent_taken[s] = 1;
+        ++parts;
+      } else {
+        c[0] += c[1];
+      }
+      if (c[0] == 0) continue;
+      Status st = shards_[s]->Reserve(Lane::kNormal, c[0], carries_urgent);
       if (!st.ok()) {
-        for (int r = 0; r < s; ++r) {
-          if (counts[r] != 0) shards_[r]->Release(counts[r]);
-        }
+        if (urgent_taken[s]) shards_[s]->Release(Lane::kUrgent, c[1]);
+        urgent_taken[s] = 0;
+        release_all(s);
         return st;
       }
       ++parts;
@@ -2128,29 +2221,46 @@ class PipelineImpl final : public Pipeline {
     // A batch without an arrival time (an embedding caller's) arrived now: the offline test
     // measures silence from it.
     const std::int64_t arrival_ns = batch.arrival_ns != 0 ? batch.arrival_ns : clock_.NowNs();
-    for (int s = 0; s < n; ++s) {
-      if (counts[s] == 0) continue;
+    auto push = [&](int s, Lane lane, std::size_t count) {
       auto* work = new ShardWork;
+      work->lane = lane;
       if (parts == 1) {
-        work->batch = batch;  // the common single-shard case: one bulk copy
+        work->batch = batch;  // the common single-part case: one bulk copy
       } else {
+        const bool want_urgent = lane == Lane::kUrgent;
         for (std::size_t i = 0; i < batch.size(); ++i) {
-          if (shard_of[i] == s) work->batch.AppendFrom(batch, i);
+          if (shard_of[i] != s) continue;
+          if (urgent_taken[s] && (urgent_of[i] != 0) != want_urgent) continue;
+          work->batch.AppendFrom(batch, i);
         }
       }
       work->batch.arrival_ns = arrival_ns;
       work->ticket = ticket;
       work->enqueued_mono_ns = now;
-      work->reserved = counts[s];
+      work->reserved = count;
+      // Only normal parts before this point can hold an earlier reading of its sensors.
+      if (lane == Lane::kUrgent) work->after_normal = shards_[s]->NormalTail();
       shards_[s]->Push(work);
+    };
+    for (int s = 0; s < n; ++s) {
+      if (urgent_taken[s]) push(s, Lane::kUrgent, counts[s][1]);
+      if (counts[s][0] != 0) push(s, Lane::kNormal, counts[s][0]);
     }
     return Status::Ok();
   }
 
   ProfileRules profile_rules() const override { return *rule_book_.rules(); }
-  void SetProfileRules(const ProfileRules& rules) override { rule_book_.SetRules(rules); }
+  void SetProfileRules(const ProfileRules& rules) override {
+    // A reading screened with one rule set and applied with the other only changes lanes:
+    // detection always uses the shard's rules.
+    std::lock_guard lock(screen_mu_);
+    rule_book_.SetRules(rules);
+    urgent_screen_.Update(rules, rule_book_.profiles_in_use());
+  }
   void SetSensorProfile(std::string_view sensor, std::size_t profile) override {
+    std::lock_guard lock(screen_mu_);
     rule_book_.SetSensorProfile(sensor, profile);
+    urgent_screen_.Update(*rule_book_.rules(), rule_book_.profiles_in_use());
   }
 
   std::optional<SensorSnapshot> Latest(std::string_view sensor) const override {
@@ -2210,6 +2320,8 @@ class PipelineImpl final : public Pipeline {
   PipelineOptions options_;
   Clock& clock_;
   RuleBook rule_book_;                 // outlives the shards, which read it
+  UrgentScreen urgent_screen_;         // which readings take the urgent lane
+  std::mutex screen_mu_;               // orders rule changes with their screen updates
   PipelineTotals totals_;              // outlives the shards, which count into it
   std::unique_ptr<BlockStore> store_;  // outlives the shards, which write to it
   std::vector<std::unique_ptr<Shard>> shards_;

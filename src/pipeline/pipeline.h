@@ -76,6 +76,10 @@ struct PipelineOptions {
   // detection sees it.
   std::size_t max_queued_readings = 1u << 15;
   std::size_t max_queued_batches = 4096;  // rounded up to a power of two
+  // The urgent lane (pipeline/shard_inbox.h): readings of sensors past a critical limit, served
+  // ahead of the normal queue. When it is full they wait in the normal queue like any other.
+  std::size_t max_urgent_readings = 4096;
+  std::size_t max_urgent_batches = 256;
   // A group commit takes at most this many readings before it writes and syncs.
   std::size_t max_group_readings = 1u << 16;
   ShardLogOptions log;

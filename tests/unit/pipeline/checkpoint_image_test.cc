@@ -125,12 +125,20 @@ TEST(CheckpointImage, DecodesWhatACleanStopWrote) {
   Status s = DecodeShardCheckpoint(TwoSensorsWithAlert(), PipelineOptions(), &c);
   ASSERT_TRUE(s.ok()) << s.ToString();
   ASSERT_EQ(c.sensors.size(), 2u);
-  EXPECT_EQ(c.sensors[0].id, "plant-1");
-  EXPECT_EQ(c.sensors[0].site, "north");
-  EXPECT_EQ(c.sensors[1].zone, "zone-b");
-  EXPECT_EQ(c.sensors[1].readings, 20u);
+  // The image keeps the shard's table order, which is not submission order: tap-9's critical
+  // reading took the urgent lane and made it known first.
+  auto by_id = [&](std::string_view id) -> const SensorSnapshot& {
+    return c.sensors[0].id == id ? c.sensors[0] : c.sensors[1];
+  };
+  const SensorSnapshot& plant = by_id("plant-1");
+  const SensorSnapshot& tap = by_id("tap-9");
+  EXPECT_EQ(plant.id, "plant-1");
+  EXPECT_EQ(tap.id, "tap-9");
+  EXPECT_EQ(plant.site, "north");
+  EXPECT_EQ(tap.zone, "zone-b");
+  EXPECT_EQ(tap.readings, 20u);
   bool custom = false;
-  for (const auto& [name, v] : c.sensors[0].values) custom |= name == "pump_hz" && v == 50 + 19 % 3;
+  for (const auto& [name, v] : plant.values) custom |= name == "pump_hz" && v == 50 + 19 % 3;
   EXPECT_TRUE(custom);
   EXPECT_EQ(c.series, 5u);  // plant-1: ph, chlorine, pump_hz; tap-9: chlorine, temperature
   EXPECT_EQ(c.open_chunks.size(), 5u);
