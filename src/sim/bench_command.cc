@@ -444,7 +444,10 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
 
   // ---- pre-generate ----
   const double assumed_rate = o.rate > 0 ? o.rate : 1e6;
-  const double expected = assumed_rate * o.duration_s;
+  double expected = assumed_rate * o.duration_s;
+  if (o.rounds > 0) {
+    expected = std::min(expected, static_cast<double>(o.rounds) * static_cast<double>(o.sensors));
+  }
   const auto interval_ns = static_cast<std::int64_t>(o.interval_s * 1e9) / 1'000'000 * 1'000'000;
   const auto needed_rounds =
       static_cast<std::int64_t>(std::ceil(expected / static_cast<double>(o.sensors))) + 1;
@@ -540,11 +543,21 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
                o.rate > 0 ? fmt::format("{}/s", o.rate) : std::string("unlimited"));
   Pacer pacer(o.rate, std::max(static_cast<double>(o.batch), o.rate * 0.05));
   std::atomic<std::uint64_t> next_batch{0};
+  // --rounds: the batches that carry that many readings per sensor (batches hold the same
+  // number of readings but the last of each generated pass).
+  std::uint64_t max_batches = UINT64_MAX;
+  if (o.rounds > 0) {
+    const double per_batch =
+        static_cast<double>(pool.readings) / static_cast<double>(pool.batches.size());
+    max_batches = static_cast<std::uint64_t>(
+        std::ceil(static_cast<double>(o.rounds) * static_cast<double>(o.sensors) / per_batch));
+  }
   std::vector<WorkerStats> stats(static_cast<std::size_t>(connections));
   const auto t0 = Clock::now();
   const auto deadline =
       t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
   std::vector<std::thread> workers;
+  std::atomic<int> workers_done{0};  // --rounds ends the load before the deadline
   for (int c = 0; c < connections; ++c) {
     workers.emplace_back([&, c] {
       WorkerStats& st = stats[static_cast<std::size_t>(c)];
@@ -553,6 +566,7 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
       SendReport rep;
       while (!load_stop.load() && Clock::now() < deadline) {
         std::uint64_t i = next_batch.fetch_add(1);
+        if (i >= max_batches) break;
         const Prepared& p = pool.batches[i % pool.batches.size()];
         auto pass = static_cast<std::int64_t>(i / pool.batches.size());
         if (!pacer.Acquire(static_cast<double>(p.readings), deadline, load_stop)) break;
@@ -578,6 +592,7 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
       }
       Status f = sender.Flush();
       if (!f.ok()) st.last_error = f.message();
+      workers_done.fetch_add(1);
     });
   }
 
@@ -614,7 +629,7 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
 
   // Progress while the load runs; Ctrl-C ends it early.
   auto next_log = t0 + std::chrono::seconds(5);
-  while (Clock::now() < deadline) {
+  while (Clock::now() < deadline && workers_done.load() < connections) {
     if (stop.load()) {
       spdlog::warn("bench: interrupted, stopping the load early");
       break;
@@ -725,6 +740,12 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
                   o.batch, connections, o.rate > 0 ? fmt::format("{}/s", o.rate) : "unlimited"));
   row("load duration", fmt::format("{:.2f} s", load_s));
   row("sent readings", fmt::format("{} ({:.0f}/s)", total.sent, sent_rate));
+  const double sensor_hours =
+      static_cast<double>(total.sent) / static_cast<double>(o.sensors) * o.interval_s / 3600.0;
+  row("sensor time covered",
+      fmt::format("{:.2f} h ({:.0f} readings per sensor, one per {} s; {:.0f}x real time)",
+                  sensor_hours, static_cast<double>(total.sent) / static_cast<double>(o.sensors),
+                  o.interval_s, load_s > 0 ? sensor_hours * 3600.0 / load_s : 0.0));
   if (acked) {
     row("accepted readings (2xx acks)",
         fmt::format("{} ({:.0f}/s)", total.accepted, accepted_rate));
@@ -789,6 +810,7 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
     j["connections"] = connections;
     j["rate"] = o.rate;
     j["duration_s"] = load_s;
+    j["sensor_hours"] = sensor_hours;
     j["sent_readings"] = total.sent;
     j["sent_per_s"] = sent_rate;
     j["accepted_readings"] = acked ? static_cast<double>(total.accepted) : durable_delta;
@@ -866,6 +888,9 @@ CLI::App* AddBenchCommand(CLI::App& parent, int* exit_code) {
   cmd->add_option("--connections", opts->connections, "Parallel connections (http, tcp)")
       ->capture_default_str();
   cmd->add_option("--params", opts->params, "Parameters per reading (1-7)")->capture_default_str();
+  cmd->add_option("--rounds", opts->rounds,
+                  "Stop once each sensor has sent this many readings (or at --duration); 0 = off")
+      ->capture_default_str();
   cmd->add_option("--interval", opts->interval_s, "Simulated seconds between a sensor's readings")
       ->capture_default_str();
   cmd->add_option("--peer", opts->peer, "Benchmark a peer instead of aquawatch: influxdb")

@@ -35,7 +35,11 @@ struct BenchOptions {
   int connections = 2;
   int params = 6;
   double interval_s = 10;  // simulated time between a sensor's readings
-  std::string peer;        // "" (aquawatch) or "influxdb"
+  // Stop once every sensor has sent this many readings (sensor time rounds × interval_s), or at
+  // the duration, whichever comes first; 0 = the duration alone. A fleet run uses it to reach
+  // a steady state in sensor time however fast the server takes readings.
+  std::int64_t rounds = 0;
+  std::string peer;  // "" (aquawatch) or "influxdb"
   int alert_probes = 20;
   std::string json_file;
   std::string metrics_url;  // empty: <api>/metrics

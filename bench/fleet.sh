@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The seed's fleet on one node, played in sensor time: N sensors each report 6 parameters every
+# 10 s of sensor time, as fast as the server takes them (a simulated-time speed-up), until every
+# sensor has covered --hours of sensor time, so every open chunk (1 h spans) has filled and
+# rolled at least once: the head is in its steady state. Reports readings/s, RSS per sensor at
+# the end, the shard loop histogram, alert latency (critical-chlorine probes over the WebSocket,
+# one a second), then the restart time after kill -9 (checkpoint load plus log replay).
+# With --peer influxdb, InfluxDB 1.6 (Debian's) takes the same workload after it, with its own
+# default limits (max-series-per-database 1,000,000).
+#
+#   bench/fleet.sh [--sensors N] [--hours H] [--rate R] [--peer influxdb] [--max-seconds S]
+#
+# Used for docs/benchmarks.md ("The fleet in sensor time").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sensors=1000000
+hours=2
+rate=0
+peer=
+max_seconds=3600
+while (($#)); do
+  case "$1" in
+    --sensors) sensors=$2; shift 2 ;;
+    --hours) hours=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --peer) peer=$2; shift 2 ;;
+    --max-seconds) max_seconds=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+rounds=$(python3 -c "print(int($hours * 360))")
+
+cmake --preset release >/dev/null
+cmake --build --preset release --target aquawatch >/dev/null
+bin=build/release/aquawatch
+out=build/bench-results
+mkdir -p "$out"
+work=$(mktemp -d /tmp/aquawatch-fleet-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_http() {  # url, seconds
+  local until=$((SECONDS + ${2:-20}))
+  while ((SECONDS < until)); do
+    curl -fs -o /dev/null "$1" && return 0
+    sleep 0.05
+  done
+  echo "no answer from $1" >&2
+  return 1
+}
+
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; $(date -u +%FT%TZ)"
+echo "== aquawatch: $sensors sensors x 6 parameters, one reading per 10 s of sensor time, $hours h ($rounds readings per sensor), rate ${rate} (0 = as fast as taken)"
+http=$(free_port)
+tcp=$(free_port)
+serve=("$bin" serve --data-dir "$work/data" --http-port "$http" --tcp-port "$tcp" --log-level warn)
+"${serve[@]}" >"$work/serve.out" 2>"$work/serve.err" &
+server=$!
+pids+=("$server")
+wait_http "http://127.0.0.1:$http/readyz"
+"$bin" bench --transport tcp --format line --target "127.0.0.1:$tcp" \
+  --api-url "http://127.0.0.1:$http" --sensors "$sensors" --params 6 --batch 5000 \
+  --connections 2 --rounds "$rounds" --duration "$max_seconds" --rate "$rate" \
+  --alert-probes 100000 --json "$out/fleet-aquawatch-$sensors.json" 2>/dev/null
+curl -s "http://127.0.0.1:$http/metrics" |
+  grep -E '^aquawatch_(urgent_readings_total|urgent_deferred_total|checkpoint_seconds_(sum|count)|shard_loop_max_seconds)' || true
+du -sh "$work/data" | awk '{print "   data on disk: " $1}'
+
+echo "== restart after kill -9"
+kill -9 "$server"
+wait "$server" 2>/dev/null || true
+start=$(date +%s.%N)
+"${serve[@]}" >"$work/serve2.out" 2>"$work/serve2.err" &
+server=$!
+pids+=("$server")
+wait_http "http://127.0.0.1:$http/readyz" 600
+end=$(date +%s.%N)
+python3 -c "print(f'   ready after {($end - $start):.1f} s')"
+grep -iE "recover|replay|checkpoint" "$work/serve2.err" | head -5 || true
+curl -s "http://127.0.0.1:$http/metrics" | grep -E '^aquawatch_(sensors|process_resident_memory_bytes) ' || true
+kill "$server"
+wait "$server" 2>/dev/null || true
+
+if [[ $peer == influxdb ]]; then
+  influx_http=$(free_port)
+  influx_rpc=$(free_port)
+  cat >"$work/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$influx_rpc"
+[meta]
+  dir = "$work/influx/meta"
+[data]
+  dir = "$work/influx/data"
+  wal-dir = "$work/influx/wal"
+  wal-fsync-delay = "0s"
+  query-log-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:$influx_http"
+  log-enabled = false
+  max-body-size = 0
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+CONF
+  influxd -config "$work/influxdb.conf" >"$work/influxd.log" 2>&1 &
+  pids+=("$!")
+  wait_http "http://127.0.0.1:$influx_http/ping"
+  echo
+  echo "== InfluxDB $(influxd version 2>/dev/null | awk '{print $2}') (default series limits), the same workload"
+  "$bin" bench --peer influxdb --transport http --format line \
+    --target "http://127.0.0.1:$influx_http" --sensors "$sensors" --params 6 --batch 5000 \
+    --connections 2 --rounds "$rounds" --duration "$max_seconds" --rate "$rate" \
+    --alert-probes 0 --json "$out/fleet-influxdb-$sensors.json" 2>/dev/null
+  grep -m3 -iE "max-series|partial write" "$work/influxd.log" || true
+  du -sh "$work/influx" | awk '{print "   data on disk: " $1}'
+fi
