@@ -222,6 +222,11 @@ std::vector<ConfigOption> BuildOptions() {
       "pipeline.max_queued_readings", "Readings a shard may hold before listeners get backpressure",
       [](Config& c) -> std::size_t& { return c.pipeline.max_queued_readings; }, 1, 1ll << 30));
   o.push_back(NumberOption<std::size_t>(
+      "pipeline.max_urgent_readings",
+      "Readings past a critical limit a shard may hold in its urgent lane, served ahead of the "
+      "normal queue",
+      [](Config& c) -> std::size_t& { return c.pipeline.max_urgent_readings; }, 1, 1ll << 30));
+  o.push_back(NumberOption<std::size_t>(
       "pipeline.max_group_readings",
       "Readings a shard applies and syncs in one group commit (one loop iteration)",
       [](Config& c) -> std::size_t& { return c.pipeline.max_group_readings; }, 1, 1ll << 30));

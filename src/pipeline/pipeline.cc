@@ -23,6 +23,7 @@
 #include "core/hash.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/checkpoint_stream.h"
+#include "pipeline/group_commit.h"
 #include "pipeline/log_codec.h"
 #include "pipeline/sensor_index.h"
 #include "pipeline/shard_inbox.h"
@@ -983,7 +984,8 @@ class Shard {
     std::unique_lock lock(sleep_mu_);
     sleeping_.store(true, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (inbox_.Empty() && !stopping_.load()) sleep_cv_.wait_for(lock, timeout);
+    const bool sync_finished = syncer_.busy() && syncer_.done();
+    if (inbox_.Empty() && !stopping_.load() && !sync_finished) sleep_cv_.wait_for(lock, timeout);
     sleeping_.store(false, std::memory_order_relaxed);
   }
 
@@ -1001,6 +1003,7 @@ class Shard {
     for (;;) {
       const std::int64_t t0 = clock_.MonotonicNs();
       group.clear();
+      CollectSync();
       ServeUrgentBetweenGroups(record);
       std::size_t readings = 0;
       while (readings < options_.max_group_readings) {
@@ -1010,7 +1013,7 @@ class Shard {
         group.push_back(w);
       }
       if (group.empty()) {
-        if (!unsynced_.empty() && NanosUntilSyncDue() == 0) SyncAndAcknowledge();
+        if (!unsynced_.empty() && NanosUntilSyncDue() == 0) StartSync();
         MaybeRecoverStorage();
         if (stopping_.load()) {
           SyncAndAcknowledge();
@@ -1031,7 +1034,7 @@ class Shard {
         continue;
       }
       WriteAndApply(group, readings, record);
-      if (NanosUntilSyncDue() == 0) SyncAndAcknowledge();
+      if (NanosUntilSyncDue() == 0) StartSync();
       MaybeRecoverStorage();
       Maintain();  // also under sustained load, when the queue never runs dry
       ObserveLoop(t0);
@@ -1057,11 +1060,15 @@ class Shard {
   // Starts a checkpoint when the log has grown enough since the last one, or enough time has
   // passed with writes (or `now`), captures a slice of the one in progress, and finishes it
   // once its file is published. `now` (a clean stop) does the whole checkpoint at once.
-  // REQUIRES: nothing unsynced.
+  // A checkpoint may start while groups are written but not yet synced (under load a sync is
+  // nearly always in flight): starting it closes the log segment, and closing syncs it, so
+  // everything the checkpoint holds is durable before it is published; the sync in flight then
+  // finds its segment closed and synced. Not after an error the written groups will be answered
+  // with.
   // A checkpoint that fails (a full disk) only postpones the next one: the log it would have
   // shortened stays, so nothing is lost; it is tried again after checkpoint_retry_interval.
   void MaybeCheckpoint(bool now) {
-    if (!unsynced_.empty() || Failed()) return;
+    if (Failed() || !unsynced_status_.ok()) return;
     const std::int64_t mono = clock_.MonotonicNs();
     Status s;
     bool log_failed = false;
@@ -1104,7 +1111,7 @@ class Shard {
   // Readings of the failed groups were answered with an error, never acknowledged; those the
   // shard had applied in memory may still be stored (a retry finds them: last write wins).
   void MaybeRecoverStorage() {
-    if (!Failed() || !unsynced_.empty()) return;
+    if (!Failed() || !unsynced_.empty() || syncer_.busy()) return;
     const std::int64_t mono = clock_.MonotonicNs();
     if (mono < next_recovery_mono_ns_) return;
     next_recovery_mono_ns_ = mono + options_.storage_retry_interval_ns;
@@ -1553,25 +1560,73 @@ class Shard {
     return Status::Ok();
   }
 
-  // Group commit, second half: one fdatasync covering every written group, then the
-  // acknowledgements.
-  void SyncAndAcknowledge() {
-    if (unsynced_.empty()) return;
-    Status status = unsynced_status_;
-    if (status.ok()) {
-      std::int64_t t0 = clock_.MonotonicNs();
-      status = log_->Sync();
-      metrics_.sync_seconds->Observe(static_cast<double>(clock_.MonotonicNs() - t0) / 1e9);
+  // Group commit, second half: one fdatasync covering every group written so far, then their
+  // acknowledgements, both on the syncer's thread while this one goes on with the next groups.
+  // At most one sync is in flight; groups written meanwhile wait for the next. Groups written
+  // after an error are answered with it at once, never synced.
+  void StartSync() {
+    CollectSync();
+    if (unsynced_.empty() || syncer_.busy()) return;
+    if (!unsynced_status_.ok()) {
+      const Status status = unsynced_status_;
+      Fail(status);
+      Acknowledge(unsynced_, status, clock_.MonotonicNs());
+      ClearUnsynced();
+      last_sync_mono_ns_ = clock_.MonotonicNs();
+      return;
     }
-    last_sync_mono_ns_ = clock_.MonotonicNs();
-    if (!status.ok()) Fail(status);
-    if (status.ok()) metrics_.durable->Add(unsynced_readings_);
-    for (ShardWork* w : unsynced_) {
-      ack_seconds_.Observe(static_cast<double>(last_sync_mono_ns_ - w->enqueued_mono_ns) / 1e9);
+    in_flight_.works.swap(unsynced_);
+    in_flight_.readings = unsynced_readings_;
+    in_flight_.point = log_->PrepareSync();
+    ClearUnsynced();
+    syncer_.Submit([this] {
+      const std::int64_t t0 = clock_.MonotonicNs();
+      in_flight_.status = log_->SyncPrepared(in_flight_.point);
+      in_flight_.synced_mono_ns = clock_.MonotonicNs();
+      metrics_.sync_seconds->Observe(static_cast<double>(in_flight_.synced_mono_ns - t0) / 1e9);
+      if (in_flight_.status.ok()) metrics_.durable->Add(in_flight_.readings);
+      Acknowledge(in_flight_.works, in_flight_.status, in_flight_.synced_mono_ns);
+    });
+  }
+
+  // Takes the result of a finished sync. A failed one fails the shard, and the groups written
+  // since are answered with its error too: after a failed fdatasync nothing written before the
+  // next successful one is known durable.
+  void CollectSync() {
+    if (!syncer_.busy() || !syncer_.done()) return;
+    syncer_.Collect();
+    last_sync_mono_ns_ = in_flight_.synced_mono_ns;
+    if (in_flight_.status.ok()) {
+      log_->MarkSynced(in_flight_.point);
+    } else {
+      if (unsynced_status_.ok()) unsynced_status_ = in_flight_.status;
+      Fail(in_flight_.status);
+    }
+    in_flight_ = InFlightSync{};
+  }
+
+  // Blocks until everything written is durable (or answered with an error).
+  void SyncAndAcknowledge() {
+    for (int round = 0; round < 2; ++round) {
+      if (syncer_.busy()) syncer_.Wait();
+      StartSync();
+    }
+    if (syncer_.busy()) syncer_.Wait();
+    CollectSync();
+  }
+
+  // Any thread: answers written parts and lets their room go.
+  void Acknowledge(const std::vector<ShardWork*>& works, const Status& status,
+                   std::int64_t mono_ns) {
+    for (ShardWork* w : works) {
+      ack_seconds_.Observe(static_cast<double>(mono_ns - w->enqueued_mono_ns) / 1e9);
       Release(*w);
       w->ticket->Finish(status, *w);
       delete w;
     }
+  }
+
+  void ClearUnsynced() {
     unsynced_.clear();
     unsynced_readings_ = 0;
     unsynced_status_ = Status::Ok();
@@ -1966,7 +2021,7 @@ class Shard {
   SightingSink* sightings_sink_ = nullptr;
   std::vector<SensorSighting> sightings_;  // gathered during a group (shard thread only)
   std::vector<std::pair<std::string_view, double>> live_values_;
-  // Written but not yet synced (shard thread only).
+  // Written but not yet handed to the syncer (shard thread only).
   std::vector<ShardWork*> unsynced_;
   std::size_t unsynced_readings_ = 0;
   Status unsynced_status_;
@@ -2032,6 +2087,18 @@ class Shard {
   std::unordered_map<std::uint32_t, std::set<std::uint32_t>> custom_names_of_;
   // Open chunks; written under state_mu_ like the sensor table.
   ShardHead head_;
+  // The sync in flight: the syncer's job owns it from Submit until done(), the shard thread
+  // before and after.
+  struct InFlightSync {
+    std::vector<ShardWork*> works;
+    std::size_t readings = 0;
+    ShardLog::SyncPoint point;
+    Status status;
+    std::int64_t synced_mono_ns = 0;
+  };
+  InFlightSync in_flight_;
+  // Last, so it is destroyed (and its thread joined) before anything its job touches.
+  Syncer syncer_{[this] { Wake(); }};
 };
 
 Status CheckWidths(const ReadingBatch& batch);

@@ -178,10 +178,10 @@ class Pipeline {
                                                 const PipelineOptions& options);
   virtual ~Pipeline() = default;
 
-  // Takes a copy of every reading of `batch`. On OK, `done` runs exactly once, on a shard
-  // thread (or, during Stop, on the stopping thread), after all of them are durable, or with the
-  // error that stopped that. Readings past a limit (WriteResult::refusals) are refused before
-  // the log, not stored; the rest of the batch is stored. Returns Unavailable, having taken
+  // Takes a copy of every reading of `batch`. On OK, `done` runs exactly once, on one of a
+  // shard's threads (or, during Stop, on the stopping thread), after all of them are durable, or
+  // with the error that stopped that. Readings past a limit (WriteResult::refusals) are refused
+  // before the log, not stored; the rest of the batch is stored. Returns Unavailable, having taken
   // nothing, when a shard is saturated, failed or stopping.
   // REQUIRES: the readings are valid as the decoders make them (ids, label and name lengths).
   virtual Status Submit(const ReadingBatch& batch, Done done) = 0;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 #include "core/crc32c.h"
 
@@ -152,26 +153,41 @@ class ShardLogImpl final : public ShardLog {
   }
 
   Status Sync() override {
-    if (file_ == nullptr) return Status::Ok();
-    Status s = file_->Sync();
-    if (s.ok()) synced_size_ = file_->Size();
+    const SyncPoint point = PrepareSync();
+    Status s = SyncPrepared(point);
+    if (s.ok()) MarkSynced(point);
     return s;
+  }
+
+  SyncPoint PrepareSync() override {
+    return file_ == nullptr ? SyncPoint{} : SyncPoint{file_, file_->Size()};
+  }
+
+  Status SyncPrepared(const SyncPoint& point) override {
+    if (point.file == nullptr) return Status::Ok();
+    std::lock_guard lock(close_mu_);
+    if (point.file != file_) return Status::Ok();  // closed since, and synced as it closed
+    if (!sync_error_.ok()) return sync_error_;
+    Status s = point.file->Sync();
+    if (!s.ok()) sync_error_ = s;
+    return s;
+  }
+
+  void MarkSynced(const SyncPoint& point) override {
+    if (point.file != nullptr && point.file == file_) {
+      synced_size_ = std::max(synced_size_, point.size);
+    }
   }
 
   Status DiscardUnsynced() override {
     if (file_ == nullptr) return Status::Ok();
     (void)file_->Close();  // the cut below is what counts
-    file_.reset();
+    SetFile(nullptr);
     return env_.Truncate(current_path_, synced_size_);
   }
 
   Result<std::uint64_t> StartSegment() override {
-    if (file_ != nullptr) {
-      Status s = file_->Sync();
-      if (s.ok()) s = file_->Close();
-      if (!s.ok()) return s;
-      file_.reset();
-    }
+    if (Status s = CloseFile(); !s.ok()) return s;
     // The next Append opens it (Roll); nothing is written until then.
     return next_index_;
   }
@@ -181,18 +197,34 @@ class ShardLogImpl final : public ShardLog {
   std::uint64_t appended_bytes() const override { return appended_bytes_; }
 
  private:
-  Status Roll() {
-    if (file_ != nullptr) {
-      Status s = file_->Sync();
-      if (s.ok()) s = file_->Close();
-      if (!s.ok()) return s;
-      file_.reset();
+  // Syncs and closes the current segment, after any sync in flight on it.
+  Status CloseFile() {
+    if (file_ == nullptr) return Status::Ok();
+    std::unique_lock lock(close_mu_);
+    Status s = sync_error_;
+    if (s.ok()) s = file_->Sync();
+    if (s.ok()) s = file_->Close();
+    if (!s.ok()) {
+      sync_error_ = s;
+      return s;
     }
+    file_.reset();
+    return Status::Ok();
+  }
+
+  void SetFile(std::shared_ptr<WritableFile> file) {
+    std::lock_guard lock(close_mu_);
+    file_ = std::move(file);
+    sync_error_ = Status::Ok();
+  }
+
+  Status Roll() {
+    if (Status s = CloseFile(); !s.ok()) return s;
     current_path_ = dir_ + "/" + SegmentName(next_index_++);
     synced_size_ = 0;
     auto file = env_.OpenAppendable(current_path_);
     if (!file.ok()) return file.status();
-    file_ = std::move(file).value();
+    SetFile(std::move(file).value());
     Status s = file_->Append(kMagicV2);
     if (s.ok()) s = file_->Sync();
     if (s.ok()) s = env_.SyncDir(dir_);
@@ -204,7 +236,10 @@ class ShardLogImpl final : public ShardLog {
   std::string dir_;
   ShardLogOptions options_;
   std::uint64_t next_index_;
-  std::unique_ptr<WritableFile> file_;
+  // Written by the owner under close_mu_; SyncPrepared reads it under close_mu_.
+  std::shared_ptr<WritableFile> file_;
+  std::mutex close_mu_;  // a segment is never closed while SyncPrepared syncs it
+  Status sync_error_;    // a sync of the current segment failed (close_mu_)
   std::string current_path_;
   std::uint64_t synced_size_ = 0;  // bytes of the current segment known durable
   std::string header_;             // reused record buffer

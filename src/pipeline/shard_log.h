@@ -5,7 +5,9 @@
 // commit). Opening a log replays every intact record and cuts a torn tail left by a crash.
 // Byte layout: docs/format/shard-log.md. Checkpoints (docs/format/checkpoint.md) keep it bounded:
 // segments before the newest checkpoint are deleted and never replayed.
-// Thread-safety: owned by its shard thread; not thread-safe.
+// Thread-safety: owned by its shard thread, but for SyncPrepared, which one other thread (the
+// shard's syncer) may run at a time, concurrently with Append, so the shard goes on writing and
+// applying while its last group's fdatasync runs.
 #pragma once
 
 #include <cstdint>
@@ -54,8 +56,23 @@ class ShardLog {
 
   // Frames `payload` as a record and writes it (not yet durable).
   virtual Status Append(std::string_view payload) = 0;
-  // Makes every appended record durable.
+  // Makes every appended record durable (PrepareSync, SyncPrepared and MarkSynced in one).
   virtual Status Sync() = 0;
+
+  // A sync in three steps, so that its fdatasync can run on another thread. PrepareSync (owner)
+  // names what a sync now would cover: the records appended so far. SyncPrepared (one other
+  // thread at a time, concurrently with Append) makes them durable; a segment closed since was
+  // synced as it closed, and any earlier failed sync of the segment fails it too (after a failed
+  // fdatasync the kernel may have dropped the bytes and a retry can succeed all the same).
+  // MarkSynced (owner, after SyncPrepared succeeded) moves the point DiscardUnsynced cuts back to.
+  // REQUIRES: no SyncPrepared runs while the owner calls DiscardUnsynced.
+  struct SyncPoint {
+    std::shared_ptr<WritableFile> file;  // null: nothing to sync
+    std::uint64_t size = 0;
+  };
+  virtual SyncPoint PrepareSync() = 0;
+  virtual Status SyncPrepared(const SyncPoint& point) = 0;
+  virtual void MarkSynced(const SyncPoint& point) = 0;
   // After a failed Append or Sync: cuts the current segment back to the bytes known durable
   // (its last successful Sync), closes it, and makes the next Append start a new segment, so a
   // half-written record never sits before later ones. OK means the log can be appended again.

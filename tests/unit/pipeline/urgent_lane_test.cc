@@ -34,7 +34,7 @@ ReadingBatch One(const std::string& sensor, std::int64_t t, double chlorine) {
   return b;
 }
 
-// One shard whose first sync is held, so that batches pile up behind it in the normal lane.
+// One shard whose first log write is held, so that batches pile up behind it in the normal lane.
 struct HeldShard {
   testing::TempDir dir;
   MetricsRegistry metrics;
@@ -64,18 +64,17 @@ struct HeldShard {
     return s.ok();
   }
 
-  // Holds the log's syncs and submits `first`, then waits until the shard thread is stuck in
-  // the sync of the group holding it.
+  // Holds the log's writes and submits `first`, then waits until the shard thread is stuck in
+  // the log write of the group holding it.
   void HoldBehind(const ReadingBatch& first) {
-    const int syncs = env.syncs();
-    env.Hold();
+    env.HoldWrites(".log");
     ASSERT_TRUE(Submit(first));
-    for (int i = 0; i < 5000 && env.syncs() == syncs; ++i) std::this_thread::sleep_for(1ms);
-    ASSERT_GT(env.syncs(), syncs);
+    for (int i = 0; i < 5000 && env.held_writes() == 0; ++i) std::this_thread::sleep_for(1ms);
+    ASSERT_GT(env.held_writes(), 0);
   }
 
   void ReleaseAndWait() {
-    env.Release();
+    env.ReleaseWrites();
     for (auto& r : results) EXPECT_TRUE(r.get().status.ok());
   }
 
@@ -102,8 +101,8 @@ TEST(UrgentLane, ACriticalReadingOvertakesAFullQueue) {
   ASSERT_TRUE(shard.Submit(One("critical", 1, kCriticalChlorine)));
   shard.ReleaseAndWait();
 
-  // It was applied as soon as the held group's sync returned, before the 20 batches queued
-  // ahead of it.
+  // It was applied as soon as the held write returned, before the 20 batches queued ahead of
+  // it.
   std::vector<std::string> expected = {Warn(0), "critical"};
   for (int i = 1; i <= kQueued; ++i) expected.push_back(Warn(i));
   EXPECT_EQ(shard.AlertOrder(), expected);
