@@ -1005,13 +1005,7 @@ class Shard {
       group.clear();
       CollectSync();
       ServeUrgentBetweenGroups(record);
-      std::size_t readings = 0;
-      while (readings < options_.max_group_readings) {
-        ShardWork* w = inbox_.PopNormal();
-        if (w == nullptr) break;
-        readings += w->batch.size();
-        group.push_back(w);
-      }
+      WriteAndApply(group, record, t0);
       if (group.empty()) {
         if (!unsynced_.empty() && NanosUntilSyncDue() == 0) StartSync();
         MaybeRecoverStorage();
@@ -1033,7 +1027,6 @@ class Shard {
         Sleep(std::chrono::nanoseconds(std::max<std::int64_t>(wait, 1000)));
         continue;
       }
-      WriteAndApply(group, readings, record);
       if (NanosUntilSyncDue() == 0) StartSync();
       MaybeRecoverStorage();
       Maintain();  // also under sustained load, when the queue never runs dry
@@ -1417,27 +1410,35 @@ class Shard {
     next_recovery_mono_ns_ = clock_.MonotonicNs() + options_.storage_retry_interval_ns;
   }
 
-  // Group commit, first half: each batch that queued up meanwhile is admitted, written (not
-  // yet synced) and applied to the sensor table, detection and head, one batch after another,
-  // so each batch's admission sees what the ones before it added. The batches wait in
-  // unsynced_ for SyncAndAcknowledge.
-  void WriteAndApply(const std::vector<ShardWork*>& group, std::size_t readings,
-                     std::string& record) {
+  // Group commit, first half: batches are taken from the normal lane one at a time, each
+  // admitted, written (not yet synced) and applied to the sensor table, detection and head, so
+  // each batch's admission sees what the ones before it added, until the lane is empty, the
+  // group holds max_group_readings or it has run group_slice_ns (so the maintenance and
+  // checkpoint slices after it come often). The urgent lane is served before each batch. The
+  // batches wait in unsynced_ for StartSync. Returns the readings taken.
+  std::size_t WriteAndApply(std::vector<ShardWork*>& group, std::string& record, std::int64_t t0) {
     Status status =
         Failed() ? Status::Unavailable("storage has failed; see the log") : Status::Ok();
     if (status.ok()) status = unsynced_status_;
-    for (std::size_t k = 0; k < group.size(); ++k) {
-      // An alert's readings wait for one normal part at most, never for the whole group.
-      if (k > 0) ServeUrgent(group, k, status, record);
-      ShardWork* w = group[k];
+    std::size_t readings = 0;
+    while (readings < options_.max_group_readings) {
+      // An alert's readings wait for one normal batch at most, never for the whole group.
+      if (!group.empty()) ServeUrgent(status, record);
+      ShardWork* w = inbox_.PopNormal();
+      if (w == nullptr) break;
+      group.push_back(w);
+      readings += w->batch.size();
       WriteAndApplyOne(*w, status, record);
       ServeDeferred(w->position, status, record);
+      if (clock_.MonotonicNs() - t0 >= options_.group_slice_ns) break;
     }
+    if (group.empty()) return 0;
     FlushSightings();
     if (!status.ok()) unsynced_status_ = status;
     metrics_.group_readings->Observe(static_cast<double>(readings));
     for (const ShardWork* w : group) unsynced_readings_ += w->batch.size();  // as admitted
     unsynced_.insert(unsynced_.end(), group.begin(), group.end());
+    return readings;
   }
 
   void FlushSightings() {
@@ -1451,8 +1452,7 @@ class Shard {
   void ServeUrgentBetweenGroups(std::string& record) {
     Status status =
         Failed() ? Status::Unavailable("storage has failed; see the log") : unsynced_status_;
-    static const std::vector<ShardWork*> kNoGroup;
-    if (!ServeUrgent(kNoGroup, 0, status, record)) return;
+    if (!ServeUrgent(status, record)) return;
     FlushSightings();
     if (!status.ok()) unsynced_status_ = status;  // the parts it took are answered with it
   }
@@ -1474,12 +1474,10 @@ class Shard {
   }
 
   // Takes the urgent lane's parts. One that holds a sensor with an earlier reading in a normal
-  // part not yet applied (group[next...] or still in the lane, before its after_normal) waits
-  // behind the last such part (deferred_), so each sensor's readings keep their order; the
-  // others are written and applied now, ahead of everything queued.
-  // Returns whether it took any.
-  bool ServeUrgent(const std::vector<ShardWork*>& group, std::size_t next, Status& status,
-                   std::string& record) {
+  // part not yet applied (still in the lane, before its after_normal) waits behind the last
+  // such part (deferred_), so each sensor's readings keep their order; the others are written
+  // and applied now, ahead of everything queued. Returns whether it took any.
+  bool ServeUrgent(Status& status, std::string& record) {
     bool took = false;
     for (ShardWork* u = inbox_.PopUrgent(); u != nullptr; u = inbox_.PopUrgent()) {
       took = true;
@@ -1504,7 +1502,6 @@ class Shard {
           }
         }
       };
-      for (std::size_t k = next; k < group.size(); ++k) look(*group[k], group[k]->position);
       inbox_.ForEachWaiting(u->after_normal, look);
       if (behind.has_value()) {
         metrics_.urgent_deferred->Add(u->batch.size());

@@ -80,8 +80,10 @@ struct PipelineOptions {
   // ahead of the normal queue. When it is full they wait in the normal queue like any other.
   std::size_t max_urgent_readings = 4096;
   std::size_t max_urgent_batches = 256;
-  // A group commit takes at most this many readings before it writes and syncs.
+  // A group commit takes at most this many readings, and stops taking batches once it has run
+  // this long, before the shard's maintenance slices and the sync hand-off.
   std::size_t max_group_readings = 1u << 16;
+  std::int64_t group_slice_ns = 5'000'000;
   ShardLogOptions log;
   // 0: fdatasync every group as soon as it is written (lowest acknowledgement latency). N > 0:
   // at most one fdatasync per N ns per shard; written groups wait for it, so acknowledgements

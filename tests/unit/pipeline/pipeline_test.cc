@@ -678,5 +678,44 @@ TEST(Pipeline, ShardLoopIterationsAreTimed) {
   EXPECT_NE(text.find("aquawatch_shard_loop_max_seconds{shard=\"0\"}"), std::string::npos);
 }
 
+// How many groups a shard commits for a batch whose log write is held and five queued behind it.
+double GroupsFor(std::int64_t group_slice_ns) {
+  Fixture f;
+  f.options.shards = 1;
+  f.options.partitions = 1;
+  f.options.group_slice_ns = group_slice_ns;
+  testing::FaultEnv env;
+  auto p = f.Open(env);
+  EXPECT_TRUE(SubmitAndWait(*p, Readings({{"warm-up", 1, 0.8}})).ok());  // opens the segment
+  env.HoldWrites(".log");
+  std::vector<std::future<WriteResult>> results;
+  auto submit = [&](int i) {
+    auto done = std::make_shared<std::promise<WriteResult>>();
+    results.push_back(done->get_future());
+    EXPECT_TRUE(
+        p->Submit(Readings({{"s" + std::to_string(i), 10, 0.8}}), [done](const WriteResult& r) {
+           done->set_value(r);
+         }).ok());
+  };
+  submit(0);
+  for (int i = 0; i < 5000 && env.held_writes() == 0; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_GT(env.held_writes(), 0);
+  for (int i = 1; i < 6; ++i) submit(i);
+  env.ReleaseWrites();
+  for (auto& r : results) EXPECT_TRUE(r.get().status.ok());
+  const std::string text = f.metrics.RenderPrometheus();
+  const std::string count = "aquawatch_group_commit_readings_count{shard=\"0\"} ";
+  const std::size_t at = text.find(count);
+  EXPECT_NE(at, std::string::npos);
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + count.size())) - 1;
+}
+
+TEST(Pipeline, AGroupStopsTakingBatchesOnceItsSliceIsUsed) {
+  // A whole second per group: the five queued behind the held one join its group.
+  EXPECT_EQ(GroupsFor(1'000'000'000), 1);
+  // No time at all: every batch is a group of its own, with the shard's slices between them.
+  EXPECT_EQ(GroupsFor(0), 6);
+}
+
 }  // namespace
 }  // namespace aquawatch
