@@ -1004,7 +1004,6 @@ class Shard {
       const std::int64_t t0 = clock_.MonotonicNs();
       group.clear();
       CollectSync();
-      ServeUrgentBetweenGroups(record);
       WriteAndApply(group, record, t0);
       if (group.empty()) {
         if (!unsynced_.empty() && NanosUntilSyncDue() == 0) StartSync();
@@ -1414,16 +1413,18 @@ class Shard {
   // admitted, written (not yet synced) and applied to the sensor table, detection and head, so
   // each batch's admission sees what the ones before it added, until the lane is empty, the
   // group holds max_group_readings or it has run group_slice_ns (so the maintenance and
-  // checkpoint slices after it come often). The urgent lane is served before each batch. The
-  // batches wait in unsynced_ for StartSync. Returns the readings taken.
+  // checkpoint slices after it come often). The urgent lane is served before each batch (and
+  // when there is none). The batches wait in unsynced_ for StartSync. Returns the normal
+  // readings taken.
   std::size_t WriteAndApply(std::vector<ShardWork*>& group, std::string& record, std::int64_t t0) {
     Status status =
         Failed() ? Status::Unavailable("storage has failed; see the log") : Status::Ok();
     if (status.ok()) status = unsynced_status_;
     std::size_t readings = 0;
+    bool took_urgent = false;
     while (readings < options_.max_group_readings) {
       // An alert's readings wait for one normal batch at most, never for the whole group.
-      if (!group.empty()) ServeUrgent(status, record);
+      took_urgent |= ServeUrgent(status, record);
       ShardWork* w = inbox_.PopNormal();
       if (w == nullptr) break;
       group.push_back(w);
@@ -1432,9 +1433,10 @@ class Shard {
       ServeDeferred(w->position, status, record);
       if (clock_.MonotonicNs() - t0 >= options_.group_slice_ns) break;
     }
-    if (group.empty()) return 0;
+    if (group.empty() && !took_urgent) return 0;
     FlushSightings();
-    if (!status.ok()) unsynced_status_ = status;
+    if (!status.ok()) unsynced_status_ = status;  // the parts taken are answered with it
+    if (group.empty()) return 0;
     metrics_.group_readings->Observe(static_cast<double>(readings));
     for (const ShardWork* w : group) unsynced_readings_ += w->batch.size();  // as admitted
     unsynced_.insert(unsynced_.end(), group.begin(), group.end());
@@ -1445,16 +1447,6 @@ class Shard {
     if (sightings_.empty()) return;
     sightings_sink_->OnSightings(sightings_);
     sightings_.clear();
-  }
-
-  // Urgent parts that arrived while no group was in hand (a group's own are served between
-  // its parts).
-  void ServeUrgentBetweenGroups(std::string& record) {
-    Status status =
-        Failed() ? Status::Unavailable("storage has failed; see the log") : unsynced_status_;
-    if (!ServeUrgent(status, record)) return;
-    FlushSightings();
-    if (!status.ok()) unsynced_status_ = status;  // the parts it took are answered with it
   }
 
   // One part: admission, its log record, then detection and the sensor table. Detection runs

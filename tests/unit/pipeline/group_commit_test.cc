@@ -13,6 +13,7 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/shard_log.h"
 #include "testing/fault_env.h"
+#include "testing/readings.h"
 #include "testing/sim_env.h"
 #include "testing/submit.h"
 #include "testing/temp_dir.h"
@@ -135,11 +136,7 @@ TEST(ShardLogSync, AFailedSyncFailsEveryLaterSyncOfItsSegment) {
 }
 
 ReadingBatch One(const std::string& sensor, std::int64_t t, double chlorine) {
-  ReadingBatch b;
-  b.BeginReading(sensor, t, "site-1", "zone-1");
-  b.AddField(ParameterId::kFreeChlorineMgL, chlorine);
-  b.arrival_ns = 1;
-  return b;
+  return testing::ChlorineReading(sensor, t, chlorine);
 }
 
 TEST(GroupCommit, AHangingSyncDoesNotStopDetection) {

@@ -14,6 +14,7 @@
 #include "pipeline/shard_inbox.h"
 #include "pipeline/urgent_screen.h"
 #include "testing/fault_env.h"
+#include "testing/readings.h"
 #include "testing/submit.h"
 #include "testing/temp_dir.h"
 
@@ -27,11 +28,7 @@ constexpr double kWarnChlorine = 0.25;      // warn_low 0.3 > 0.25 > critical_lo
 constexpr double kCriticalChlorine = 0.05;  // below critical_low
 
 ReadingBatch One(const std::string& sensor, std::int64_t t, double chlorine) {
-  ReadingBatch b;
-  b.BeginReading(sensor, t, "site-1", "zone-1");
-  b.AddField(ParameterId::kFreeChlorineMgL, chlorine);
-  b.arrival_ns = 1;
-  return b;
+  return testing::ChlorineReading(sensor, t, chlorine);
 }
 
 // One shard whose first log write is held, so that batches pile up behind it in the normal lane.
