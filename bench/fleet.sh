@@ -48,18 +48,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_http() {  # url, seconds
-  local until=$((SECONDS + ${2:-20}))
-  while ((SECONDS < until)); do
-    curl -fs -o /dev/null "$1" && return 0
-    sleep 0.05
-  done
-  echo "no answer from $1" >&2
-  return 1
-}
+source bench/peers/influxdb.sh
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; $(date -u +%FT%TZ)"
 echo "== aquawatch: $sensors sensors x 6 parameters, one reading per 10 s of sensor time, $hours h ($rounds readings per sensor), rate ${rate} (0 = as fast as taken)"
@@ -94,31 +83,7 @@ kill "$server"
 wait "$server" 2>/dev/null || true
 
 if [[ $peer == influxdb ]]; then
-  influx_http=$(free_port)
-  influx_rpc=$(free_port)
-  cat >"$work/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$influx_rpc"
-[meta]
-  dir = "$work/influx/meta"
-[data]
-  dir = "$work/influx/data"
-  wal-dir = "$work/influx/wal"
-  wal-fsync-delay = "0s"
-  query-log-enabled = false
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:$influx_http"
-  log-enabled = false
-  max-body-size = 0
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-CONF
-  influxd -config "$work/influxdb.conf" >"$work/influxd.log" 2>&1 &
-  pids+=("$!")
-  wait_http "http://127.0.0.1:$influx_http/ping"
+  start_influxdb "$work" default
   echo
   echo "== InfluxDB $(influxd version 2>/dev/null | awk '{print $2}') (default series limits), the same workload"
   "$bin" bench --peer influxdb --transport http --format line \

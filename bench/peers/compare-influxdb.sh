@@ -43,17 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_http() {
-  for _ in $(seq 1 200); do
-    curl -fs -o /dev/null "$1" && return 0
-    sleep 0.1
-  done
-  echo "no answer from $1" >&2
-  return 1
-}
+source bench/peers/influxdb.sh
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; $(date -u +%FT%TZ)"
 
@@ -85,35 +75,7 @@ run_aquawatch tcp line tcp-line-protocol
 run_aquawatch http line http-line-protocol
 
 # --- InfluxDB 1.6 -------------------------------------------------------------------------
-influx_http=$(free_port)
-influx_rpc=$(free_port)
-cat >"$work/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$influx_rpc"
-[meta]
-  dir = "$work/influx/meta"
-[data]
-  dir = "$work/influx/data"
-  wal-dir = "$work/influx/wal"
-  wal-fsync-delay = "0s"
-  query-log-enabled = false
-  max-series-per-database = 0
-  max-values-per-tag = 0
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:$influx_http"
-  log-enabled = false
-  max-body-size = 0
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-[subscriber]
-  enabled = false
-CONF
-influxd -config "$work/influxdb.conf" >"$work/influxd.log" 2>&1 &
-pids+=("$!")
-wait_http "http://127.0.0.1:$influx_http/ping"
+start_influxdb "$work" unlimited
 echo
 echo "== InfluxDB $(influxd version 2>/dev/null | awk '{print $2}'), HTTP /write: $sensors sensors, 6 parameters, batch $batch, $connections connections, ${duration}s"
 "$bin" bench --peer influxdb --transport http --format line \
