@@ -174,6 +174,10 @@ struct PipelineTotals {
   std::atomic<std::size_t> labels{0};
 };
 
+constexpr const char* kMemoryHelp =
+    "Bytes held by one part of the engine: head (open chunks and series state), sensor_table "
+    "(sensor and detector state, ids, index), store_* (RocksDB's own accounting)";
+
 // A sensor is reported to the catalog on its first reading and then at most this often.
 constexpr std::int64_t kSightingIntervalNs = 60 * kNsPerSecond;
 
@@ -383,6 +387,7 @@ class Shard {
     custom_latest_.clear();
     custom_names_of_.clear();
     head_.Clear();
+    table_bytes_.store(0, std::memory_order_relaxed);
     capture_.reset();
   }
 
@@ -691,7 +696,9 @@ class Shard {
       }
       l = static_cast<Level>(v);
     }
+    const bool had_joint = s.joint != nullptr;
     DecodeDetectorState(f.GetString16(), s);
+    if (!had_joint && s.joint != nullptr) AccountTable(kJointFloats * sizeof(float));
     s.event.quiet_rows = f.Get<std::uint8_t>();
     s.event.in_event = f.Get<std::uint8_t>() != 0;
     s.event_contamination = f.Get<std::uint8_t>() != 0;
@@ -961,6 +968,8 @@ class Shard {
   }
 
   const HeadStats& head_stats() const { return head_.stats(); }
+  // Heap bytes of the sensor table: states, ids, the index (labels and custom fields aside).
+  std::uint64_t TableBytes() const { return table_bytes_.load(std::memory_order_relaxed); }
 
   void SetLiveValueListener(LiveValueListener* l) { live_ = l; }
   void SetSightingSink(SightingSink* sink) { sightings_sink_ = sink; }
@@ -1645,13 +1654,21 @@ class Shard {
     SensorState& s = sensors_.emplace_back();
     s.first_seen_ns = arrival_ns;
     s.profile = rule_book_.ProfileOf(id);
+    const std::size_t index_bytes = index_by_id_.heap_bytes();
     index_by_id_.Insert(ids_.back(), idx);
+    AccountTable(sizeof(SensorState) + sizeof(std::string) + index_by_id_.heap_bytes() -
+                 index_bytes + (ids_.back().capacity() > 15 ? ids_.back().capacity() + 1 : 0));
     if (reserved_sensors_ > 0) {
       --reserved_sensors_;  // admission counted it already
     } else {
       totals_.sensors.fetch_add(1, std::memory_order_relaxed);
     }
     return idx;
+  }
+
+  void AccountTable(std::int64_t delta) {
+    table_bytes_.store(table_bytes_.load(std::memory_order_relaxed) + delta,
+                       std::memory_order_relaxed);
   }
 
   // Picks up changed rules or sensor profiles (the API's); one atomic load when nothing changed.
@@ -1804,6 +1821,7 @@ class Shard {
     if (const std::size_t n = model.JointStateSize(); n > 0) {
       if (s.joint == nullptr) {  // the test was off, or this is the sensor's first reading
         s.joint = std::make_unique<float[]>(n);
+        AccountTable(static_cast<std::int64_t>(n * sizeof(float)));
         model.InitJointState({s.joint.get(), n});
       }
       joint = {s.joint.get(), n};
@@ -2059,6 +2077,7 @@ class Shard {
   // SensorState at once, a pause of tens of ms per 100,000 sensors on the shard thread).
   std::deque<SensorState> sensors_;
   SensorIndex index_by_id_{ids_};
+  std::atomic<std::uint64_t> table_bytes_{0};  // TableBytes(); written by the shard thread only
   // Scratch for admission (shard thread only).
   AdmissionTally admission_;
   // What admission reserved in totals_ for the batch being applied (see Reserve).
@@ -2136,10 +2155,26 @@ class PipelineImpl final : public Pipeline {
       metrics.AddCallbackGauge("aquawatch_store_head_series",
                                "Series (sensor x parameter) with state in the head", label,
                                stat(hs->series));
+      metrics.AddCallbackGauge("aquawatch_memory_bytes", kMemoryHelp, "component=\"head\"," + label,
+                               stat(hs->bytes));
+      metrics.AddCallbackGauge("aquawatch_memory_bytes", kMemoryHelp,
+                               "component=\"sensor_table\"," + label,
+                               [shard] { return static_cast<double>(shard->TableBytes()); });
     }
     metrics.AddCallbackGauge("aquawatch_store_disk_bytes",
                              "Bytes of the block store on disk (SST files and WAL)", "",
                              [this] { return static_cast<double>(store_->DiskBytes()); });
+    auto store_memory = [this](std::uint64_t StoreMemory::*part) {
+      return [this, part] { return static_cast<double>(store_->Memory().*part); };
+    };
+    metrics.AddCallbackGauge("aquawatch_memory_bytes", kMemoryHelp, "component=\"store_memtables\"",
+                             store_memory(&StoreMemory::memtables));
+    metrics.AddCallbackGauge("aquawatch_memory_bytes", kMemoryHelp,
+                             "component=\"store_block_cache\"",
+                             store_memory(&StoreMemory::block_cache));
+    metrics.AddCallbackGauge("aquawatch_memory_bytes", kMemoryHelp,
+                             "component=\"store_table_readers\"",
+                             store_memory(&StoreMemory::table_readers));
     metrics.AddCallbackGauge("aquawatch_sensors", "Sensors known to this process", "",
                              [this] { return static_cast<double>(SensorCount()); });
   }
@@ -2485,6 +2520,7 @@ class NoBlockStore final : public BlockStore {
   Result<int> DropBefore(StoreLevel, std::int64_t) override { return Refuse(); }
   std::uint64_t DiskBytes() override { return 0; }
   std::uint64_t LevelBytes(StoreLevel) override { return 0; }
+  StoreMemory Memory() override { return {}; }
   Status CompactAll() override { return Refuse(); }
 
  private:

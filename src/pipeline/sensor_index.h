@@ -33,6 +33,7 @@ class SensorIndex {
   // REQUIRES: `number` is the next sensor number (ids[number] == id) and `id` is not indexed.
   void Insert(std::string_view id, std::uint32_t number);
   std::size_t size() const { return size_; }
+  std::size_t heap_bytes() const { return slots_.capacity() * sizeof(slots_[0]); }
   // Forgets every id (the shard's table was cleared).
   void Clear() {
     slots_.clear();

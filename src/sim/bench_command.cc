@@ -115,7 +115,13 @@ struct ServerMetrics {
   std::optional<double> rss, sensors, durable;
   // Shard loop iterations (all shards), those within 10 ms, and the longest since the start.
   std::optional<double> loops, loops_within_10ms, loop_max_s;
+  // aquawatch_memory_bytes by component (what the server accounts for), in kMemoryComponents
+  // order; empty when the server does not export it.
+  std::vector<std::optional<double>> memory;
 };
+
+constexpr std::string_view kMemoryComponents[] = {"head", "sensor_table", "store_memtables",
+                                                  "store_block_cache", "store_table_readers"};
 
 class MetricsScraper {
  public:
@@ -151,6 +157,10 @@ class MetricsScraper {
     m.loops_within_10ms =
         SumPrometheusMetric(r->body, "aquawatch_shard_loop_seconds_bucket", "le=\"0.01\"");
     m.loop_max_s = MaxPrometheusMetric(r->body, "aquawatch_shard_loop_max_seconds");
+    for (std::string_view c : kMemoryComponents) {
+      m.memory.push_back(SumPrometheusMetric(r->body, "aquawatch_memory_bytes",
+                                             fmt::format("component=\"{}\"", c)));
+    }
     return m;
   }
 
@@ -786,6 +796,23 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
   } else {
     row("server memory per sensor (RSS)", "n/a (metrics missing or no new sensors)");
   }
+  // What the server accounts for, per sensor at the end; the rest of RSS is the allocator's
+  // slack, thread stacks, queues, code and whatever is not accounted yet.
+  json::object by_component;
+  if (after.rss && after.sensors && *after.sensors > 0 && !after.memory.empty() &&
+      after.memory[0]) {
+    std::string parts;
+    double accounted = 0;
+    for (std::size_t c = 0; c < after.memory.size(); ++c) {
+      const double bytes = after.memory[c].value_or(0);
+      accounted += bytes;
+      by_component[kMemoryComponents[c]] = bytes;
+      parts += fmt::format("{} {:.0f}, ", kMemoryComponents[c], bytes / *after.sensors);
+    }
+    by_component["rest_of_rss"] = *after.rss - accounted;
+    row("memory per sensor by component", fmt::format("{}rest of RSS {:.0f} bytes", parts,
+                                                      (*after.rss - accounted) / *after.sensors));
+  }
   const bool have_loops = before.loops && after.loops && before.loops_within_10ms &&
                           after.loops_within_10ms && after.loop_max_s;
   if (have_loops) {
@@ -846,6 +873,7 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
     } else {
       mem["bytes_per_sensor"] = nullptr;
     }
+    if (!by_component.empty()) mem["by_component_bytes"] = std::move(by_component);
     j["memory"] = std::move(mem);
     if (have_loops) {
       json::object loops;

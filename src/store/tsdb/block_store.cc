@@ -234,6 +234,22 @@ class RocksBlockStore final : public BlockStore {
     return total;
   }
 
+  StoreMemory Memory() override {
+    StoreMemory m;
+    std::uint64_t v = 0;
+    if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
+      m.memtables = v;
+    }
+    if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &v)) {
+      m.table_readers = v;
+    }
+    // One cache serves every column family.
+    if (db_->GetIntProperty(handles_[0], rocksdb::DB::Properties::kBlockCacheUsage, &v)) {
+      m.block_cache = v;
+    }
+    return m;
+  }
+
   std::uint64_t LevelBytes(StoreLevel level) override {
     std::uint64_t v = 0;
     db_->GetIntProperty(Family(level), "rocksdb.live-sst-files-size", &v);

@@ -32,6 +32,13 @@ struct BlockStoreOptions {
   std::size_t block_cache_bytes = 256u << 20;
 };
 
+// What the block store holds in memory (RocksDB's own accounting), for the memory gauges.
+struct StoreMemory {
+  std::uint64_t memtables = 0;      // unflushed writes, bounded by the write buffers
+  std::uint64_t block_cache = 0;    // cached blocks, bounded by block_cache_bytes
+  std::uint64_t table_readers = 0;  // SST indexes and filters outside the block cache
+};
+
 // A chunk being sealed with its roll-up records, written in one batch.
 struct SealedChunk {
   std::string_view sensor, parameter;
@@ -67,6 +74,7 @@ class BlockStore {
   virtual std::uint64_t DiskBytes() = 0;
   // Bytes of one level's SST files (benchmarks: what chunks and each roll-up cost).
   virtual std::uint64_t LevelBytes(StoreLevel level) = 0;
+  virtual StoreMemory Memory() = 0;
   // Flushes memtables and compacts, so DiskBytes() shows the settled size (benchmarks only).
   virtual Status CompactAll() = 0;
 };

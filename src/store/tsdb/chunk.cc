@@ -1,5 +1,6 @@
 #include "store/tsdb/chunk.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -109,7 +110,18 @@ void ChunkWriter::AppendPending(std::string& buf, int& free_bits) const {
   }
 }
 
+void ChunkWriter::Reserve(std::size_t more) {
+  const std::size_t need = buf_.size() + more;
+  if (need <= buf_.capacity()) return;
+  // std::string::reserve doubles a grown string's capacity; a fresh one gets what it asks for.
+  std::string grown;
+  grown.reserve(std::max({need, buf_.size() + buf_.size() / 4, 2 * kInlineBytes + 2}));
+  grown.assign(buf_);
+  buf_.swap(grown);
+}
+
 void ChunkWriter::FlushPending() {
+  Reserve(pending_bits_ / 8 + 1);
   int free_bits = free_bits_;
   AppendPending(buf_, free_bits);
   free_bits_ = static_cast<std::int8_t>(free_bits);
@@ -130,6 +142,13 @@ void ChunkWriter::CopyTo(std::string& out) const {
   PutSampleCount(out.data(), count_);
 }
 
+std::uint64_t ChunkWriter::LastValueBits() const {
+  if (decimals_ < 0) return last_;
+  // The very double the chunk gives back (ChunkReader::value), which FitsDecimals made sure is
+  // the one appended.
+  return Bits(static_cast<double>(static_cast<std::int64_t>(last_)) / kPow10[decimals_]);
+}
+
 ChunkWriterState ChunkWriter::state() const {
   // As the bytes will be once the pending bits are written (CopyTo, bytes()).
   int free_bits = free_bits_;
@@ -139,7 +158,7 @@ ChunkWriterState ChunkWriter::state() const {
   }
   return {t_,
           delta_,
-          value_bits_,
+          LastValueBits(),
           static_cast<std::int8_t>(leading_),
           static_cast<std::int8_t>(trailing_),
           static_cast<std::uint8_t>(quality_),
@@ -171,12 +190,14 @@ Result<ChunkWriter> ChunkWriter::Resume(std::string_view bytes, const ChunkWrite
     if (st.count > 0 && !FitsDecimals(last, st.decimals)) {
       return Status::Corruption("chunk writer state does not match its chunk");
     }
-    w.q_ = static_cast<std::int64_t>(std::nearbyint(last * kPow10[st.decimals]));
+    w.last_ = static_cast<std::uint64_t>(
+        static_cast<std::int64_t>(std::nearbyint(last * kPow10[st.decimals])));
+  } else {
+    w.last_ = st.value_bits;
   }
   w.count_ = st.count;
   w.t_ = st.t;
   w.delta_ = st.delta;
-  w.value_bits_ = st.value_bits;
   w.leading_ = st.leading;
   w.trailing_ = st.trailing;
   w.quality_ = static_cast<Quality>(st.quality);
@@ -236,9 +257,9 @@ Status ChunkWriter::Append(std::int64_t t, double value, Quality quality) {
     }
     delta_ = delta;
     // Value.
-    const std::uint64_t x = bits ^ value_bits_;
+    const std::uint64_t x = bits ^ last_;
     if (decimals_ >= 0) {
-      const std::uint64_t zz = ZigZag(WrapSub(q, q_));
+      const std::uint64_t zz = ZigZag(WrapSub(q, static_cast<std::int64_t>(last_)));
       if (zz == 0) {
         WriteBits(0b0, 1);
       } else if (zz < (1u << 4)) {
@@ -282,8 +303,7 @@ Status ChunkWriter::Append(std::int64_t t, double value, Quality quality) {
     }
   }
   t_ = t;
-  value_bits_ = bits;
-  q_ = q;
+  last_ = decimals_ >= 0 ? static_cast<std::uint64_t>(q) : bits;
   quality_ = quality;
   ++count_;
   return Status::Ok();

@@ -46,6 +46,8 @@ class ChunkWriter {
   Status Append(std::int64_t t, double value, Quality quality = Quality::kGood);
   int decimals() const { return decimals_; }
   std::size_t size() const { return count_; }
+  // The last sample's time, in the chunk's unit (0 while empty).
+  std::int64_t last_time() const { return t_; }
   TimeUnit unit() const { return static_cast<TimeUnit>(buf_[1]); }
   // The chunk so far, valid until the next Append. Appends collect their bits in a 128-bit word
   // and write them to the buffer once it is full, and the header's sample count is written
@@ -57,6 +59,11 @@ class ChunkWriter {
   // The same bytes copied into `out`, for a reader that must not write to the writer (readers on
   // other threads share it).
   void CopyTo(std::string& out) const;
+  // Heap bytes the writer holds (its buffer's capacity once it outgrows the string's own
+  // storage), for the head's memory accounting.
+  std::size_t heap_bytes() const {
+    return buf_.capacity() > kInlineBytes ? buf_.capacity() + 1 : 0;
+  }
 
   ChunkWriterState state() const;
   // A writer that continues the chunk `bytes` whose writer had `state`. Corruption when the two
@@ -64,19 +71,25 @@ class ChunkWriter {
   static Result<ChunkWriter> Resume(std::string_view bytes, const ChunkWriterState& state);
 
  private:
+  std::uint64_t LastValueBits() const;  // the last value's double bits, for state()
   void WriteBits(std::uint64_t bits, int n);
   void FlushPending();  // writes the pending bits to buf_
   void AppendPending(std::string& buf, int& free_bits) const;
   void WriteVarint(std::uint64_t v);
+  // Makes room for `more` bytes, growing the buffer by a quarter rather than doubling it: the
+  // head holds one open chunk per series, and doubling left 40% of those buffers unused on
+  // average (docs/benchmarks.md, "Memory per sensor").
+  void Reserve(std::size_t more);
+  static constexpr std::size_t kInlineBytes = 15;  // std::string's short-string capacity
 
-  // Small fields last and narrow: the head keeps one writer per series (96 bytes).
+  // Small fields last and narrow: the head keeps one writer per series (80 bytes).
   std::string buf_;
   static constexpr int kPendingBits = 128;
   unsigned __int128 pending_ = 0;  // the last pending_bits_ bits appended, not yet in buf_
   std::int64_t t_ = 0, delta_ = 0;
-  std::uint64_t value_bits_ = 0;
-  std::int64_t q_ = 0;  // version 2: the last value as an integer
-  std::uint32_t count_ = 0;
+  // The last value: its bits (version 1) or its integer multiple of 10^-decimals (version 2).
+  std::uint64_t last_ = 0;
+  std::uint16_t count_ = 0;        // at most kMaxChunkSamples
   std::uint8_t pending_bits_ = 0;  // 0 to kPendingBits
   std::int8_t free_bits_ = 0;      // unused low bits in the last byte of buf_
   std::int8_t leading_ = -1;       // -1: no window yet

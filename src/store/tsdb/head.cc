@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/clock.h"
 #include "core/hash.h"
 #include "store/tsdb/rollup.h"
 
@@ -18,6 +19,19 @@ void Bump(std::atomic<std::uint64_t>& counter) {
 }
 
 }  // namespace
+
+void ShardHead::AccountBytes(std::size_t before, std::size_t after) {
+  if (before == after) return;
+  stats_.bytes.store(stats_.bytes.load(std::memory_order_relaxed) + after - before,
+                     std::memory_order_relaxed);
+}
+
+std::string_view ShardHead::OpenBytes(Series& s) {
+  const std::size_t had = s.writer.heap_bytes();
+  const std::string_view bytes = s.writer.bytes();  // writes the pending bits: may grow
+  AccountBytes(had, s.writer.heap_bytes());
+  return bytes;
+}
 
 Status ValidateHeadOptions(const HeadOptions& options) {
   if (options.chunk_span_ns < kMinuteNs || kHourNs % options.chunk_span_ns != 0) {
@@ -33,9 +47,21 @@ Status ValidateHeadOptions(const HeadOptions& options) {
 ShardHead::ShardHead(BlockStore& store, const HeadOptions& options)
     : store_(store), options_(options) {}
 
-std::int64_t ShardHead::WindowOffsetFor(std::string_view sensor_id) const {
-  return options_.stagger_windows ? StaggeredWindowOffset(sensor_id, options_.chunk_span_ns) : 0;
+std::int32_t ShardHead::WindowOffsetMs(std::string_view sensor_id) const {
+  return options_.stagger_windows
+             ? static_cast<std::int32_t>(StaggeredWindowOffset(sensor_id, options_.chunk_span_ns) /
+                                         kNsPerMs)
+             : 0;
 }
+
+std::int64_t ShardHead::LastNs(const Series& s) {
+  return s.writer.size() == 0 ? std::numeric_limits<std::int64_t>::min()
+                              : s.writer.last_time() * UnitFactor(s.unit);
+}
+
+// Checked, because the head holds one Series per sensor and parameter: 60 million of them for
+// the fleet the engine is sized for (docs/benchmarks.md, "Memory per sensor").
+static_assert(sizeof(ChunkWriter) <= 80);
 
 std::int64_t StaggeredWindowOffset(std::string_view sensor_id, std::int64_t chunk_span_ns) {
   // FNV-1a, then a finaliser so the offset does not follow the shard routing (FNV-1a mod the
@@ -49,7 +75,7 @@ std::int64_t StaggeredWindowOffset(std::string_view sensor_id, std::int64_t chun
 }
 
 std::int64_t ShardHead::WindowStart(const Series& s, std::int64_t t_ns) const {
-  const std::int64_t offset = s.window_offset < 0 ? 0 : s.window_offset;
+  const std::int64_t offset = s.window_offset_ms < 0 ? 0 : s.window_offset_ms * kNsPerMs;
   // The first window after the epoch is cut short at 0: keys start at the epoch.
   return std::max<std::int64_t>(0, BucketStart(t_ns - offset, options_.chunk_span_ns) + offset);
 }
@@ -91,7 +117,11 @@ const ShardHead::Series* ShardHead::Find(std::uint32_t sensor, std::string_view 
 
 ShardHead::Series& ShardHead::FindOrAdd(std::uint32_t sensor, std::string_view parameter,
                                         std::size_t slot_hint) {
-  if (sensor >= series_.size()) series_.resize(sensor + 1);
+  if (sensor >= series_.size()) {
+    const std::size_t had = series_.capacity();
+    series_.resize(sensor + 1);
+    AccountBytes(had * sizeof(series_[0]), series_.capacity() * sizeof(series_[0]));
+  }
   std::vector<Series>& mine = series_[sensor];
   if (slot_hint < mine.size() && names_[mine[slot_hint].name] == parameter) {
     return mine[slot_hint];
@@ -100,7 +130,13 @@ ShardHead::Series& ShardHead::FindOrAdd(std::uint32_t sensor, std::string_view p
   if (std::ptrdiff_t slot = SlotOf(sensor, name); slot >= 0) {
     return mine[static_cast<std::size_t>(slot)];
   }
+  static_assert(sizeof(Series) <= 112);
+  const std::size_t had = mine.capacity();
+  // Exact growth for a sensor's handful of series: doubling left a 6-parameter probe with room
+  // for 8 (a fifth of the head's memory).
+  if (mine.size() < kScanSeries && mine.size() == had) mine.reserve(had + 1);
   Series& s = mine.emplace_back();
+  AccountBytes(had * sizeof(Series), mine.capacity() * sizeof(Series));
   s.name = name;
   s.window_start = std::numeric_limits<std::int64_t>::min();
   s.newest_ns = std::numeric_limits<std::int64_t>::min();
@@ -122,9 +158,9 @@ Result<ShardHead::Probe> ShardHead::ProbeSeries(std::uint32_t sensor, std::strin
                                                 std::size_t slot_hint) const {
   Probe probe;
   const Series* s = Find(sensor, parameter, slot_hint);
-  if (s == nullptr || s->window_offset < 0) {
+  if (s == nullptr || s->window_offset_ms < 0) {
     Series fresh;
-    fresh.window_offset = WindowOffsetFor(sensor_id);
+    fresh.window_offset_ms = WindowOffsetMs(sensor_id);
     probe.window_start = WindowStart(fresh, t_ns);
     if (s == nullptr) return probe;
   }
@@ -134,7 +170,7 @@ Result<ShardHead::Probe> ShardHead::ProbeSeries(std::uint32_t sensor, std::strin
     probe.too_late = true;
     return probe;
   }
-  if (s->window_offset >= 0) probe.window_start = WindowStart(*s, t_ns);
+  if (s->window_offset_ms >= 0) probe.window_start = WindowStart(*s, t_ns);
   const std::int64_t window = probe.window_start;
   if (s->window_start == std::numeric_limits<std::int64_t>::min()) return probe;
   if (window > s->window_start) return probe;  // a window not begun yet
@@ -158,13 +194,14 @@ void ShardHead::Clear() {
   name_ids_.clear();
   wide_slots_.clear();
   stats_.series.store(0, std::memory_order_relaxed);
+  stats_.bytes.store(0, std::memory_order_relaxed);
 }
 
 Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
                          std::string_view parameter, const Sample& sample, std::size_t slot_hint) {
   Series& s = FindOrAdd(sensor, parameter, slot_hint);
   s.touched = true;
-  if (s.window_offset < 0) s.window_offset = WindowOffsetFor(sensor_id);
+  if (s.window_offset_ms < 0) s.window_offset_ms = WindowOffsetMs(sensor_id);
   const std::int64_t window = WindowStart(s, sample.t_ns);
   if (sample.t_ns > s.newest_ns) s.newest_ns = sample.t_ns;
   if (window > s.window_start) {
@@ -174,23 +211,27 @@ Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
     }
     s.open = true;
     s.window_start = window;
-    s.unit_factor = UnitFactor(UnitFor(sample.t_ns));
+    s.unit = UnitFor(sample.t_ns);
     // Quantised readings go in a decimal chunk; the series' last chunk tells how many decimals.
     if (!FitsDecimals(sample.value, s.decimals)) {
       s.decimals = static_cast<std::int8_t>(DecimalsFor(sample.value));
     }
-    s.writer = ChunkWriter(UnitFor(sample.t_ns), s.decimals);
+    const std::size_t had = s.writer.heap_bytes();
+    s.writer = ChunkWriter(s.unit, s.decimals);
+    AccountBytes(had, s.writer.heap_bytes());
   } else if (window < s.window_start || !s.open) {
     Bump(stats_.late);
     return RewriteSealed(sensor_id, parameter, window, sample);
   }
   // From the series, not the chunk's header: the header is a cache miss the hot path can skip.
-  const std::int64_t factor = s.unit_factor;
-  if ((s.writer.size() == 0 || sample.t_ns > s.last_ns) && sample.t_ns % factor == 0) {
+  const std::int64_t factor = UnitFactor(s.unit);
+  if ((s.writer.size() == 0 || sample.t_ns > s.writer.last_time() * factor) &&
+      sample.t_ns % factor == 0) {
     // The hot path: in order and exact in the chunk's unit.
+    const std::size_t had = s.writer.heap_bytes();
     Status st = s.writer.Append(sample.t_ns / factor, sample.value, sample.quality);
+    AccountBytes(had, s.writer.heap_bytes());
     if (st.ok()) {
-      s.last_ns = sample.t_ns;
       Bump(stats_.appended);
       return Status::Ok();
     }
@@ -198,7 +239,7 @@ Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
     // Otherwise the value needs more decimals (or none fit): rebuilt below.
     Bump(stats_.appended);
   }
-  if (sample.t_ns <= s.last_ns) Bump(stats_.late);
+  if (sample.t_ns <= LastNs(s)) Bump(stats_.late);
   RebuildOpen(s, sample);
   return Status::Ok();
 }
@@ -206,22 +247,23 @@ Status ShardHead::Append(std::uint32_t sensor, std::string_view sensor_id,
 void ShardHead::RebuildOpen(Series& s, const Sample& sample) {
   scratch_.clear();
   // The open chunk was written by this process: decoding it cannot fail.
-  (void)DecodeChunk(s.writer.bytes(), scratch_);
+  (void)DecodeChunk(OpenBytes(s), scratch_);
   if (MergeSample(scratch_, sample)) Bump(stats_.duplicates);
+  const std::size_t had = s.writer.heap_bytes();
   s.writer = WriterFor(scratch_);
-  s.unit_factor = UnitFactor(s.writer.unit());
+  AccountBytes(had, s.writer.heap_bytes());
+  s.unit = s.writer.unit();
   s.decimals = static_cast<std::int8_t>(s.writer.decimals());
-  s.last_ns = scratch_.back().t_ns;
 }
 
 Status ShardHead::Seal(std::string_view sensor_id, Series& s) {
   scratch_.clear();
-  Status st = DecodeChunk(s.writer.bytes(), scratch_);
-  if (st.ok()) {
-    st = WriteSealed(sensor_id, names_[s.name], s.window_start, s.writer.bytes(), scratch_);
-  }
+  const std::string_view chunk = OpenBytes(s);
+  Status st = DecodeChunk(chunk, scratch_);
+  if (st.ok()) st = WriteSealed(sensor_id, names_[s.name], s.window_start, chunk, scratch_);
   if (!st.ok()) return st;
   s.open = false;
+  AccountBytes(s.writer.heap_bytes(), 0);
   s.writer = ChunkWriter(TimeUnit::kMillis);  // frees the buffer
   Bump(stats_.sealed);
   return Status::Ok();
@@ -294,7 +336,7 @@ SeriesCheckpoint ShardHead::CheckpointOf(const Series& s, std::string& chunk) co
   c.touched = s.touched;
   c.window_start = s.window_start;
   c.newest_ns = s.newest_ns;
-  c.last_ns = s.last_ns;
+  c.last_ns = s.open ? LastNs(s) : 0;
   if (s.open) {
     c.writer = s.writer.state();
     s.writer.CopyTo(chunk);  // a copy: readers on other threads may be copying the same writer
@@ -317,17 +359,22 @@ Status ShardHead::RestoreSeries(std::uint32_t sensor, const SeriesCheckpoint& c)
   s.touched = c.touched;
   s.window_start = c.window_start;
   s.newest_ns = c.newest_ns;
-  s.last_ns = c.last_ns;
   // The windows go on where the checkpoint's left off, staggered or not (older data directories
   // have aligned windows; a sensor must not get overlapping ones).
   if (c.window_start >= 0) {
-    s.window_offset = c.window_start % options_.chunk_span_ns;
+    if (c.window_start % kNsPerMs != 0) {
+      return Status::Corruption("a head series' window does not start at a whole millisecond");
+    }
+    s.window_offset_ms =
+        static_cast<std::int32_t>(c.window_start % options_.chunk_span_ns / kNsPerMs);
   }
   if (c.open) {
     auto writer = ChunkWriter::Resume(c.chunk, c.writer);
     if (!writer.ok()) return writer.status();
+    const std::size_t had = s.writer.heap_bytes();
     s.writer = std::move(writer).value();
-    s.unit_factor = UnitFactor(s.writer.unit());
+    AccountBytes(had, s.writer.heap_bytes());
+    s.unit = s.writer.unit();
     s.decimals = static_cast<std::int8_t>(s.writer.decimals());
   }
   return Status::Ok();

@@ -50,6 +50,8 @@ struct HeadStats {
   std::atomic<std::uint64_t> sealed{0};      // chunks written to the block store
   std::atomic<std::uint64_t> rewritten{0};   // sealed chunks rewritten by a late value
   std::atomic<std::uint64_t> series{0};      // series with state in the head
+  // Heap bytes of series state and open chunk buffers (the head's share of memory per sensor).
+  std::atomic<std::uint64_t> bytes{0};
 };
 
 // What a query or checkpoint sees of one series' open chunk.
@@ -134,25 +136,33 @@ class ShardHead {
   const HeadOptions& options() const { return options_; }
 
  private:
+  // One per series, so kept narrow (sizeof checked in head.cc): the head of a 10-million-sensor
+  // fleet holds 60 million of these.
   struct Series {
-    std::uint32_t name = 0;           // index into names_
-    bool open = false;                // whether `writer` holds the chunk of `window_start`
-    bool touched = false;             // a value arrived since the last SealIdle
-    std::int64_t window_start = 0;    // the open window, or the last one sealed
-    std::int64_t newest_ns = 0;       // newest sample time this series has seen
-    std::int64_t last_ns = 0;         // time of the open chunk's last sample
-    std::int64_t unit_factor = 1;     // ns per unit of the open chunk (its header is a cache miss)
-    std::int64_t window_offset = -1;  // where its windows start within the span; -1 = not yet
-    std::int8_t decimals = -1;        // decimals of the last chunk: the guess for the next one
+    std::uint32_t name = 0;              // index into names_
+    bool open = false;                   // whether `writer` holds the chunk of `window_start`
+    bool touched = false;                // a value arrived since the last SealIdle
+    std::int8_t decimals = -1;           // decimals of the last chunk: the guess for the next one
+    TimeUnit unit = TimeUnit::kMillis;   // the open chunk's (its header is a cache miss)
+    std::int32_t window_offset_ms = -1;  // where its windows start within the span; -1 = not yet
+    std::int64_t window_start = 0;       // the open window, or the last one sealed
+    std::int64_t newest_ns = 0;          // newest sample time this series has seen
     ChunkWriter writer{TimeUnit::kMillis};
   };
+  // Time of the open chunk's last sample; INT64_MIN while it has none.
+  static std::int64_t LastNs(const Series& s);
 
   SeriesCheckpoint CheckpointOf(const Series& s, std::string& chunk) const;
+  // Adds `after - before` heap bytes to stats_.bytes.
+  void AccountBytes(std::size_t before, std::size_t after);
+  // s.writer.bytes(), with the buffer's growth accounted.
+  std::string_view OpenBytes(Series& s);
   std::uint32_t NameId(std::string_view parameter);
   // The slot of the sensor's series with name id `name`, or -1.
   std::ptrdiff_t SlotOf(std::uint32_t sensor, std::uint32_t name) const;
-  // The offset of a new series' windows within the span (0 unless staggered).
-  std::int64_t WindowOffsetFor(std::string_view sensor_id) const;
+  // The offset of a new series' windows within the span, in ms (0 unless staggered; the
+  // staggered offsets are whole minutes, and the span is at most an hour).
+  std::int32_t WindowOffsetMs(std::string_view sensor_id) const;
   // The start of the series' window holding `t_ns` (never before the epoch).
   std::int64_t WindowStart(const Series& s, std::int64_t t_ns) const;
   const Series* Find(std::uint32_t sensor, std::string_view parameter,

@@ -46,6 +46,34 @@ void ExpectRoundTrip(const std::vector<Sample>& in) {
 
 TEST(Chunk, SingleSample) { ExpectRoundTrip({{1764237600000, 7.25, Quality::kGood}}); }
 
+// The head keeps one open writer per series: its buffer grows by a quarter, not by doubling,
+// and a writer resumed from a checkpoint goes on with the last value it had (the writer keeps
+// one word for it, the bits of an XOR chunk or the integer of a decimal one).
+TEST(Chunk, WriterBuffersGrowByAQuarterAndResumeWithTheLastValue) {
+  for (int decimals : {-1, 2}) {
+    ChunkWriter w(TimeUnit::kMillis, decimals);
+    std::int64_t t = 1764237600000;
+    for (int i = 0; i < 2000; ++i) {
+      const double v = (700 + (i * 37) % 101) / 100.0;  // exactly 2 decimals
+      ASSERT_TRUE(w.Append(t + i * 10000, v).ok());
+      if (i % 50 == 0 || i == 1999) {
+        const std::size_t size = w.bytes().size();
+        EXPECT_LE(w.heap_bytes(), size + size / 4 + 33) << decimals << " " << i;
+      }
+    }
+    const std::string bytes(w.bytes());
+    auto resumed = ChunkWriter::Resume(bytes, w.state());
+    ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+    ASSERT_TRUE(resumed->Append(t + 2000 * 10000, 7.5).ok());
+    ASSERT_TRUE(w.Append(t + 2000 * 10000, 7.5).ok());
+    EXPECT_EQ(resumed->bytes(), w.bytes()) << decimals;
+    std::vector<Sample> out = Decode(w.bytes());
+    ASSERT_EQ(out.size(), 2001u);
+    EXPECT_EQ(out.back().v, 7.5);
+    EXPECT_EQ(out[1998].v, (700 + (1998 * 37) % 101) / 100.0);
+  }
+}
+
 TEST(Chunk, RegularQuantisedSeries) {
   std::vector<Sample> in;
   std::mt19937 rng(1);

@@ -273,6 +273,39 @@ TEST_F(StoreTest, ProbeTellsAdmissionWhatTheHeadWouldRefuse) {
   EXPECT_EQ(sealed.window_samples, 2u);
 }
 
+// The head's own count of its heap (aquawatch_memory_bytes{component="head"}) follows its
+// buffers up as chunks fill, down when they are sealed, and out-of-order rebuilds too.
+TEST_F(StoreTest, HeadBytesFollowTheOpenChunks) {
+  const auto bytes = [&] { return head_->stats().bytes.load(); };
+  EXPECT_EQ(bytes(), 0u);
+  for (int i = 0; i < 60; ++i) {  // 10 minutes at 10 s, six parameters of two sensors
+    for (std::uint32_t sensor : {0u, 1u}) {
+      for (const char* p : {"ph", "turbidity_ntu", "temperature_c", "conductivity_us_cm",
+                            "free_chlorine_mg_l", "orp_mv"}) {
+        ASSERT_TRUE(Append(sensor, p, kDay0 + i * 10 * kSec, (700 + i % 7) / 100.0).ok());
+      }
+    }
+  }
+  const std::uint64_t open = bytes();
+  // The series structs (at most 112 bytes each, exactly six per sensor, two sensor slots) plus
+  // a buffer of 60 samples each, with no doubling slack past a quarter.
+  constexpr std::uint64_t kStructs = 12 * 112 + 2 * 24;
+  EXPECT_LT(open, kStructs + 12 * 120);
+  ASSERT_TRUE(Append(0, "ph", kDay0 + 5 * kSec, 6.5).ok());  // out of order: a rebuild
+  EXPECT_GT(bytes(), 0u);
+  auto id_of = [](std::uint32_t s) { return Id(s); };
+  ASSERT_TRUE(head_->SealBefore(kDay0 + 20 * kMinuteNs, id_of).ok());
+  EXPECT_EQ(head_->stats().sealed.load(), 12u);
+  const std::uint64_t sealed = bytes();
+  EXPECT_LE(sealed, kStructs);  // only the series structs stay
+  EXPECT_GE(open - sealed, 12u * 40);
+  // A new window grows the same buffers again from nothing.
+  ASSERT_TRUE(Append(0, "ph", kDay0 + 21 * kMinuteNs, 7.0).ok());
+  EXPECT_GE(bytes(), sealed);
+  head_->Clear();
+  EXPECT_EQ(bytes(), 0u);
+}
+
 TEST_F(StoreTest, IdleChunksAreSealedAndSurviveReopening) {
   ASSERT_TRUE(Append(0, "ph", kDay0 + 5 * kSec, 7.25).ok());
   ASSERT_TRUE(Append(2, "custom_field", kDay0 + 5 * kSec, -1).ok());
