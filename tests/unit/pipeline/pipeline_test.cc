@@ -678,6 +678,35 @@ TEST(Pipeline, ShardLoopIterationsAreTimed) {
   EXPECT_NE(text.find("aquawatch_shard_loop_max_seconds{shard=\"0\"}"), std::string::npos);
 }
 
+// What the engine holds is on /metrics by part, and grows with the sensors it knows.
+TEST(Pipeline, MemoryIsAccountedByComponent) {
+  Fixture f;
+  f.options.shards = 1;
+  f.options.partitions = 1;
+  auto p = f.Open();
+  auto gauge = [&](std::string_view component) {
+    const std::string text = f.metrics.RenderPrometheus();
+    const std::string key =
+        fmt::format("aquawatch_memory_bytes{{component=\"{}\",shard=\"0\"}} ", component);
+    const std::size_t at = text.find(key);
+    EXPECT_NE(at, std::string::npos) << key;
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + key.size()));
+  };
+  ASSERT_TRUE(SubmitAndWait(*p, Readings({{"a", 10, 0.8}})).ok());
+  const double head = gauge("head"), table = gauge("sensor_table");
+  EXPECT_GT(head, 0);
+  EXPECT_GT(table, 0);
+  std::vector<std::tuple<std::string, std::int64_t, double>> more;
+  for (int i = 0; i < 100; ++i) more.emplace_back("s" + std::to_string(i), 10, 0.8);
+  ASSERT_TRUE(SubmitAndWait(*p, Readings(more)).ok());
+  // At least a series struct and a sensor state for each new sensor.
+  EXPECT_GE(gauge("head") - head, 100 * 64);
+  EXPECT_GE(gauge("sensor_table") - table, 100 * 400);
+  EXPECT_NE(
+      f.metrics.RenderPrometheus().find("aquawatch_memory_bytes{component=\"store_memtables\"}"),
+      std::string::npos);
+}
+
 // How many groups a shard commits for a batch whose log write is held and five queued behind it.
 double GroupsFor(std::int64_t group_slice_ns) {
   Fixture f;
