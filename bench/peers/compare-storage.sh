@@ -112,17 +112,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_http() {
-  for _ in $(seq 1 300); do
-    curl -fs -o /dev/null "$1" && return 0
-    sleep 0.1
-  done
-  echo "no answer from $1" >&2
-  return 1
-}
+# free_port, wait_http (its own InfluxDB config below: inmem index, short cold durations).
+source bench/peers/influxdb.sh
 forget_pid() {  # pid: no longer ours to stop
   local keep_pids=() p
   for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep_pids+=("$p"); done
@@ -326,7 +317,7 @@ CONF
   pid=$!
   pids+=("$pid")
   local url="http://127.0.0.1:$http"
-  wait_http "$url/ping"
+  wait_http "$url/ping" 30
   curl -fsS -XPOST "$url/query" --data-urlencode "q=CREATE DATABASE bench" >/dev/null
   echo "-- InfluxDB $influx_version on 127.0.0.1:$http: /write line protocol, batches of $batch (WAL fsync per write, inmem index)"
   "${gen[@]}" post --url "$url/write?db=bench&precision=ns" --file "$dir/readings.lp" --batch "$batch" \
