@@ -19,6 +19,7 @@
 
 #include "core/profiles.h"
 #include "core/reading.h"
+#include "store/sqlite/sqlite_db.h"
 
 namespace aquawatch {
 namespace {
@@ -189,115 +190,8 @@ void ParametersUnionSql(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   sqlite3_result_text64(ctx, out.data(), out.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
 }
 
-// The Status for a failed SQLite call on `db` (nullptr when there is no connection).
-Status SqliteStatus(sqlite3* db, int rc, std::string_view context) {
-  std::string msg = fmt::format("catalog: {}: {}", context,
-                                db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  switch (rc & 0xff) {
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return Status::Corruption(std::move(msg));
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return Status::Unavailable(std::move(msg));
-    case SQLITE_CONSTRAINT:
-    case SQLITE_TOOBIG:
-    case SQLITE_MISMATCH:
-      return Status::InvalidArgument(std::move(msg));
-    case SQLITE_CANTOPEN:
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-    case SQLITE_PROTOCOL:
-      return Status::IoError(std::move(msg));
-    default:
-      return Status::Internal(std::move(msg));
-  }
-}
-
-struct DbCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-
-// A prepared statement, finalized on destruction.
-class Stmt {
- public:
-  Stmt() = default;
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  ~Stmt() { sqlite3_finalize(s_); }
-
-  Status Prepare(sqlite3* db, std::string_view sql) {
-    sqlite3_finalize(s_);
-    s_ = nullptr;
-    int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
-                                SQLITE_PREPARE_PERSISTENT, &s_, nullptr);
-    if (rc != SQLITE_OK) return SqliteStatus(db, rc, fmt::format("prepare \"{}\"", sql));
-    return Status::Ok();
-  }
-  sqlite3_stmt* get() const { return s_; }
-
- private:
-  sqlite3_stmt* s_ = nullptr;
-};
-
-// One execution of a prepared statement. Binds parameters (1-based), steps, reads columns
-// (0-based); on destruction resets the statement and clears its bindings so the next Run starts
-// clean. Text is bound without a copy: REQUIRES bound strings outlive the Run.
-class Run {
- public:
-  explicit Run(const Stmt& s) : s_(s.get()) {}
-  Run(const Run&) = delete;
-  Run& operator=(const Run&) = delete;
-  ~Run() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-
-  Run& Text(int i, std::string_view v) {  // "" stays '' (not NULL)
-    Check(sqlite3_bind_text(s_, i, v.empty() ? "" : v.data(), static_cast<int>(v.size()),
-                            SQLITE_STATIC));
-    return *this;
-  }
-  Run& TextOrNull(int i, std::string_view v) { return v.empty() ? Null(i) : Text(i, v); }
-  Run& Int(int i, std::int64_t v) {
-    Check(sqlite3_bind_int64(s_, i, v));
-    return *this;
-  }
-  Run& Real(int i, std::optional<double> v) {
-    Check(v ? sqlite3_bind_double(s_, i, *v) : sqlite3_bind_null(s_, i));
-    return *this;
-  }
-  Run& Null(int i) {
-    Check(sqlite3_bind_null(s_, i));
-    return *this;
-  }
-
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int Step() { return sqlite3_step(s_); }
-
-  bool IsNull(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
-  std::string ColText(int c) const {
-    const unsigned char* p = sqlite3_column_text(s_, c);
-    if (p == nullptr) return {};
-    return std::string(reinterpret_cast<const char*>(p),
-                       static_cast<std::size_t>(sqlite3_column_bytes(s_, c)));
-  }
-  std::int64_t ColInt(int c) const { return sqlite3_column_int64(s_, c); }
-  std::optional<double> ColReal(int c) const {
-    if (IsNull(c)) return std::nullopt;
-    return sqlite3_column_double(s_, c);
-  }
-
- private:
-  // Binding fails only on a programming error (index out of range, text over 1 GB).
-  static void Check(int rc) {
-    assert(rc == SQLITE_OK);
-    (void)rc;
-  }
-  sqlite3_stmt* s_;
-};
+using Stmt = SqliteStmt;
+using Run = SqliteRun;
 
 // Reads the kSensorColumns of the current row.
 Status ReadSensorRow(const Run& r, SensorRecord& rec) {
@@ -366,7 +260,9 @@ class CatalogImpl final : public Catalog {
 
  private:
   sqlite3* db() const { return db_.get(); }
-  Status Error(int rc, std::string_view context) const { return SqliteStatus(db(), rc, context); }
+  Status Error(int rc, std::string_view context) const {
+    return SqliteStatus(db(), rc, "catalog", context);
+  }
   // Runs a statement that returns no rows, or whose rows are not wanted.
   Status Exec(Run& r, std::string_view context) const {
     int rc;
@@ -393,7 +289,7 @@ class CatalogImpl final : public Catalog {
   const std::string path_;
   mutable std::mutex mu_;
   // Declared before the statements so that it is closed after they are finalized.
-  std::unique_ptr<sqlite3, DbCloser> db_;  // GUARDED_BY(mu_), as is every statement below
+  SqliteHandle db_;  // GUARDED_BY(mu_), as is every statement below
   Stmt begin_, commit_, rollback_;
   Stmt upsert_site_, upsert_zone_, upsert_sighted_sensor_;
   Stmt select_sensor_, list_sensors_;
@@ -425,19 +321,12 @@ Status CatalogImpl::InTransaction(Body&& body) const {
 
 Status CatalogImpl::Init() {
   std::lock_guard<std::mutex> lock(mu_);
-  sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path_.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  db_.reset(raw);  // a failed open may still allocate a handle that must be closed
-  if (rc != SQLITE_OK) {
-    return Status::IoError(fmt::format("catalog {}: cannot open: {}", path_,
-                                       raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
-  }
-  sqlite3_busy_timeout(db(), 5000);
-  rc = sqlite3_create_function_v2(db(), "aw_parameters_union", 2,
-                                  SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, nullptr,
-                                  &ParametersUnionSql, nullptr, nullptr, nullptr);
+  auto opened = OpenSqlite(path_, {.subsystem = "catalog", .sync_every_commit = false});
+  if (!opened.ok()) return opened.status();
+  db_ = std::move(opened).value();
+  int rc = sqlite3_create_function_v2(db(), "aw_parameters_union", 2,
+                                      SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
+                                      nullptr, &ParametersUnionSql, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return Error(rc, fmt::format("{}: registering functions", path_));
   const auto context = [&](std::string_view what) { return fmt::format("{}: {}", path_, what); };
 
@@ -454,23 +343,6 @@ Status CatalogImpl::Init() {
       return Status::Internal(
           fmt::format("catalog {}: this SQLite cannot enforce foreign keys", path_));
     }
-  }
-  {
-    Stmt st;
-    if (Status s = st.Prepare(db(), "PRAGMA journal_mode = WAL"); !s.ok()) return s;
-    Run r(st);
-    rc = r.Step();
-    if (rc != SQLITE_ROW) return Error(rc, context("PRAGMA journal_mode"));
-    std::string mode = r.ColText(0);
-    if (mode != "wal" && path_ != ":memory:") {
-      return Status::IoError(fmt::format(
-          "catalog {}: cannot switch to WAL journal mode (SQLite kept '{}'); a network file "
-          "system? put the catalog on a local disk",
-          path_, mode));
-    }
-  }
-  if (Status s = ExecSql("PRAGMA synchronous = NORMAL", context("PRAGMA synchronous")); !s.ok()) {
-    return s;
   }
 
   // BEGIN IMMEDIATE takes the write lock at once, so a transaction never fails halfway on a
