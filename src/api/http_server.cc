@@ -106,7 +106,10 @@ class StreamHubImpl final : public StreamHub {
 
   void OnAlertEvent(const AlertEvent& event) override {
     const Alert& a = event.alert;
-    raise_latency_.Observe(static_cast<double>(clock_.NowNs() - a.received_ns) / 1e9);
+    // Reading received → alert raised; an acknowledgement or the hold timer is no such latency.
+    if (event.from_reading) {
+      raise_latency_.Observe(static_cast<double>(clock_.NowNs() - a.received_ns) / 1e9);
+    }
     std::string text;
     text.reserve(512);
     text += R"({"type":"alert","event":)";

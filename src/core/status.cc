@@ -25,6 +25,9 @@ std::string Status::ToString() const {
     case StatusCode::kInternal:
       name = "internal error";
       break;
+    case StatusCode::kConflict:
+      name = "conflict";
+      break;
   }
   return std::string(name) + ": " + message_;
 }
