@@ -6,6 +6,8 @@
 #include <mutex>
 
 #include "api/alert_json.h"
+#include "api/alert_routes.h"
+#include "api/api_response.h"
 #include "api/json_writer.h"
 #include "api/profile_json.h"
 #include "api/readings_query.h"
@@ -18,25 +20,20 @@ namespace {
 enum class WriteFlavor { kJsonApi, kInfluxV1, kInfluxV2 };
 
 HttpResponse JsonError(int status, std::string_view message, WriteFlavor flavor) {
+  if (flavor != WriteFlavor::kInfluxV2) return ApiError(status, message);
   HttpResponse r;
   r.status = status;
-  if (flavor == WriteFlavor::kInfluxV2) {
-    r.body = R"({"code":)";
-    AppendJsonString(r.body, status == 400   ? "invalid"
-                             : status == 429 ? "too many requests"
-                                             : "unavailable");
-    r.body += R"(,"message":)";
-  } else {
-    r.body = R"({"error":)";
-  }
+  r.body = R"({"code":)";
+  AppendJsonString(r.body, status == 400   ? "invalid"
+                           : status == 429 ? "too many requests"
+                                           : "unavailable");
+  r.body += R"(,"message":)";
   AppendJsonString(r.body, message);
   r.body += "}";
   return r;
 }
 
-HttpResponse Error(int status, std::string_view message) {
-  return JsonError(status, message, WriteFlavor::kJsonApi);
-}
+HttpResponse Error(int status, std::string_view message) { return ApiError(status, message); }
 
 std::string DescribeError(const DecodeError& e) {
   if (e.line == 0) return e.reason;
@@ -102,23 +99,6 @@ void AppendRefusals(const std::vector<Refusal>& refusals, bool json, std::string
                    [](const DecodeError& a, const DecodeError& b) { return a.line < b.line; });
 }
 
-bool ParseSize(const std::string* text, std::size_t fallback, std::size_t max, std::size_t* out,
-               std::string* error, std::string_view name) {
-  if (text == nullptr) {
-    *out = fallback;
-    return true;
-  }
-  std::size_t v = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-  if (ec != std::errc() || end != text->data() + text->size() || v == 0 || v > max) {
-    *error = fmt::format("query parameter \"{}\" must be an integer from 1 to {}, got \"{}\"", name,
-                         max, *text);
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
 void AppendSensorJson(std::string& out, const SensorSnapshot& s) {
   out += R"({"id":)";
   AppendJsonString(out, s.id);
@@ -176,6 +156,10 @@ class ApiHandlerImpl final : public HttpHandler {
     if (p == "/api/v1/readings") {
       return Write(std::move(req), std::move(respond), WriteFlavor::kJsonApi);
     }
+    if (p.compare(0, kAlertsPath.size(), kAlertsPath) == 0 &&
+        (p.size() == kAlertsPath.size() || p[kAlertsPath.size()] == '/')) {
+      return respond(HandleAlertRoute(alerts_, req));
+    }
     constexpr std::string_view kSensors = "/api/v1/sensors/";
     if (req.method == "PUT" && p.size() > kSensors.size() &&
         p.compare(0, kSensors.size(), kSensors) == 0) {
@@ -208,7 +192,6 @@ class ApiHandlerImpl final : public HttpHandler {
     if (p.size() > kSensors.size() && p.compare(0, kSensors.size(), kSensors) == 0) {
       return respond(SensorRoute(std::string_view(p).substr(kSensors.size()), req));
     }
-    if (p == "/api/v1/alerts") return respond(ListAlerts(req));
     if (p == "/" || p == "/api/v1") return respond(Index());
     respond(Error(404, fmt::format("no route for {} {}", req.method, p)));
   }
@@ -436,44 +419,14 @@ class ApiHandlerImpl final : public HttpHandler {
     return Json(std::move(body));
   }
 
-  HttpResponse ListAlerts(const HttpRequest& req) {
-    AlertManager::Filter filter = AlertManager::Filter::kAll;
-    if (const std::string* state = req.Query("state")) {
-      if (*state == "open") {
-        filter = AlertManager::Filter::kOpen;
-      } else if (*state == "resolved") {
-        filter = AlertManager::Filter::kResolved;
-      } else if (*state != "all") {
-        return Error(400, fmt::format("query parameter \"state\" must be open, resolved or all, "
-                                      "got \"{}\"",
-                                      *state));
-      }
-    }
-    std::size_t limit = 0;
-    std::string error;
-    if (!ParseSize(req.Query("limit"), 1000, 100000, &limit, &error, "limit")) {
-      return Error(400, error);
-    }
-    const std::string* sensor = req.Query("sensor");
-    auto list = alerts_.List(filter, limit, sensor != nullptr ? *sensor : "");
-    std::string body = R"({"alerts":[)";
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      if (i > 0) body += ",";
-      AppendAlertJson(body, list[i]);
-    }
-    body += "]";
-    AppendJsonKey(body, "open");
-    AppendJsonInt(body, static_cast<std::int64_t>(alerts_.OpenCount()));
-    body += "}";
-    return Json(std::move(body));
-  }
-
   static HttpResponse Index() {
     return Json(
         R"json({"service":"aquawatch","routes":["POST /api/v1/readings","POST /write",)json"
         R"json("POST /api/v2/write","GET /api/v1/sensors","GET /api/v1/sensors/{id}/latest","GET /api/v1/sensors/{id}/readings",)json"
         R"json("GET /api/v1/profiles","GET /api/v1/profiles/{name}","PUT /api/v1/profiles/{name}",)json"
-        R"json("GET /api/v1/alerts","GET /api/v1/stream (WebSocket)","GET /healthz",)json"
+        R"json("GET /api/v1/alerts","GET /api/v1/alerts/{id}","POST /api/v1/alerts/{id}/ack",)json"
+        R"json("POST /api/v1/alerts/{id}/resolve","POST /api/v1/alerts/{id}/comment",)json"
+        R"json("GET /api/v1/stream (WebSocket)","GET /healthz",)json"
         R"json("GET /readyz","GET /metrics"]})json");
   }
 

@@ -327,6 +327,19 @@ std::vector<ConfigOption> BuildOptions() {
   o.push_back(NumberOption<std::size_t>(
       "store.block_cache_mb", "RocksDB block cache for sealed chunks, in MiB",
       [](Config& c) -> std::size_t& { return c.pipeline.store.block_cache_mb; }, 8, 1 << 20));
+  o.push_back(DurationOption(
+      "alerts.resolve_hold",
+      "An alert resolves by itself once its condition has been clear this long (0: at once)",
+      [](Config& c) -> std::int64_t& { return c.alerts.resolve_hold_ns; }));
+  o.push_back(DurationOption(
+      "alerts.reopen_window",
+      "A condition returning within this time of its alert's resolution reopens that alert "
+      "(0: always a new alert)",
+      [](Config& c) -> std::int64_t& { return c.alerts.reopen_window_ns; }));
+  o.push_back(NumberOption<std::size_t>(
+      "alerts.zone_min_sensors",
+      "Sensors of one zone in an event at once that raise a zone_event alert (0: never)",
+      [](Config& c) -> std::size_t& { return c.alerts.zone_min_sensors; }, 0, 1 << 20));
   o.push_back({"detect.enabled",
                "Run the detection engine (QA/QC, baselines, events) on every reading",
                [](Config& c, const std::string& v) {

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "alert/alert_manager.h"
 #include "api/http_server.h"
 #include "core/status.h"
 #include "detect/station_detector.h"
@@ -33,6 +34,11 @@ struct Config {
   // The detection engine (docs/detection.md): on or off, and its tuning.
   bool detect_enabled = true;
   DetectorTuning detect;
+  // The alert lifecycle (docs/alerts.md): a minute clear before an alert resolves by itself, and
+  // a quarter of an hour in which a returning condition reopens it.
+  AlertOptions alerts{.zone_min_sensors = 2,
+                      .resolve_hold_ns = 60 * kNsPerSecond,
+                      .reopen_window_ns = 15 * 60 * kNsPerSecond};
 };
 
 struct ConfigOption {

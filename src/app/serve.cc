@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "alert/alert_manager.h"
+#include "alert/sqlite_alert_store.h"
 #include "api/http_server.h"
 #include "api/rest.h"
 #include "core/clock.h"
@@ -69,10 +70,6 @@ int RunServe(const Config& config) {
   MetricsRegistry metrics;
   metrics.AddCallbackGauge("process_resident_memory_bytes", "Resident memory size in bytes", "",
                            [] { return ProcessResidentBytes(); });
-  AlertManager alerts;
-  metrics.AddCallbackGauge("aquawatch_alerts_open", "Open alerts", "",
-                           [&alerts] { return static_cast<double>(alerts.OpenCount()); });
-
   // Services start in dependency order: storage and detection, then the outputs, then inputs.
   spdlog::info("opening data directory {} ({} shards, {} partitions)", config.pipeline.data_dir,
                config.pipeline.shards, config.pipeline.partitions);
@@ -88,6 +85,23 @@ int RunServe(const Config& config) {
     return 1;
   }
   std::unique_ptr<Catalog> catalog = std::move(opened_catalog).value();
+  // Alerts and their history (docs/format/alerts.md), loaded before the shards replay so the
+  // replay reconciles with them instead of raising them again.
+  auto alert_store = OpenSqliteAlertStore(config.pipeline.data_dir + "/alerts.db");
+  if (!alert_store.ok()) {
+    spdlog::critical("cannot open the alert store: {}", alert_store.status().ToString());
+    return 1;
+  }
+  AlertManager alerts(clock, config.alerts, std::move(alert_store).value());
+  if (Status s = alerts.Load(); !s.ok()) {
+    spdlog::critical("cannot read alerts back: {}", s.ToString());
+    return 1;
+  }
+  metrics.AddCallbackGauge("aquawatch_alerts_open", "Unresolved (open or acknowledged) alerts", "",
+                           [&alerts] { return static_cast<double>(alerts.OpenCount()); });
+  metrics.AddCallbackCounter("aquawatch_alert_store_failures_total",
+                             "Failed writes to the alert store (each retried; nothing dropped)", "",
+                             [&alerts] { return static_cast<double>(alerts.store_failures()); });
   PipelineOptions pipeline_options = config.pipeline;
   // Validate() has checked the tuning, so the model exists when detection is on.
   pipeline_options.station_model =
@@ -102,6 +116,7 @@ int RunServe(const Config& config) {
     return 1;
   }
   std::unique_ptr<Pipeline> pipeline = std::move(opened).value();
+  alerts.FinishRecovery();  // the shards have replayed; no reading has been taken yet
   CatalogFeeder feeder(*catalog);
   pipeline->SetSightingSink(&feeder);
   metrics.AddCallbackCounter("aquawatch_catalog_sightings_total",

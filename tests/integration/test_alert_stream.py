@@ -11,7 +11,9 @@ import aqw
 
 
 def test_critical_reading_pushes_alert_on_websocket(binary):
-    s = aqw.Server(binary).start()
+    # Resolution at once, so the recovery below resolves without the default minute's hold
+    # (test_alert_lifecycle.py covers the hold).
+    s = aqw.Server(binary, extra=["--alerts-resolve-hold", "0"]).start()
     ws = None
     try:
         ws = aqw.WebSocket(s.http_port)

@@ -1,0 +1,227 @@
+#include "api/alert_routes.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "api/alert_json.h"
+#include "api/api_response.h"
+#include "api/json_writer.h"
+#include "api/readings_query.h"
+
+namespace aquawatch {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::size_t kDefaultLimit = 100;
+constexpr std::size_t kMaxLimit = 10000;
+constexpr std::string_view kListParameters[] = {"state",  "priority", "kind", "zone",  "site",
+                                                "sensor", "from",     "to",   "limit", "cursor"};
+
+HttpResponse Json(std::string body) {
+  HttpResponse r;
+  r.body = std::move(body);
+  return r;
+}
+
+HttpResponse FromStatus(const Status& s) { return ApiError(HttpStatusFor(s), s.message()); }
+
+std::optional<std::uint64_t> ParseId(std::string_view text) {
+  std::uint64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id == 0) return std::nullopt;
+  return id;
+}
+
+// state=open,acknowledged | unresolved | resolved | all
+Status ParseStates(std::string_view text, std::vector<AlertState>& out) {
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    const std::string_view name = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    if (name == "all") {
+      out.clear();
+      return Status::Ok();
+    }
+    if (name == "unresolved") {
+      out.push_back(AlertState::kOpen);
+      out.push_back(AlertState::kAcknowledged);
+      continue;
+    }
+    auto state = ParseAlertState(name);
+    if (!state) {
+      return Status::InvalidArgument(fmt::format(
+          "query parameter \"state\": {} is not open, acknowledged, resolved, unresolved or all",
+          QuoteClientText(name)));
+    }
+    out.push_back(*state);
+  }
+  return Status::Ok();
+}
+
+HttpResponse List(AlertManager& alerts, const HttpRequest& req) {
+  for (const auto& [key, value] : req.query) {
+    if (std::find(std::begin(kListParameters), std::end(kListParameters), key) ==
+        std::end(kListParameters)) {
+      return ApiError(400, fmt::format("unknown query parameter {} (known: state, priority, "
+                                       "kind, zone, site, sensor, from, to, limit, cursor)",
+                                       QuoteClientText(key)));
+    }
+  }
+  AlertQuery q;
+  if (const std::string* state = req.Query("state")) {
+    if (Status s = ParseStates(*state, q.states); !s.ok()) return FromStatus(s);
+  }
+  if (const std::string* priority = req.Query("priority")) {
+    q.priority = ParsePriority(*priority);
+    if (!q.priority) {
+      return ApiError(400, fmt::format("query parameter \"priority\" must be high, medium or "
+                                       "low, got {}",
+                                       QuoteClientText(*priority)));
+    }
+  }
+  for (auto [name, field] : {std::pair{"kind", &q.kind}, std::pair{"zone", &q.zone},
+                             std::pair{"site", &q.site}, std::pair{"sensor", &q.sensor}}) {
+    if (const std::string* v = req.Query(name)) *field = *v;
+  }
+  for (auto [name, field] :
+       {std::pair{"from", &q.opened_from_ns}, std::pair{"to", &q.opened_to_ns}}) {
+    if (const std::string* v = req.Query(name)) {
+      auto t = ParseQueryTime(*v);
+      if (!t.ok()) return ApiError(400, fmt::format("{}: {}", name, t.status().message()));
+      *field = *t;
+    }
+  }
+  if (q.opened_from_ns > q.opened_to_ns) return ApiError(400, "from is after to");
+  std::string error;
+  if (!ParseSize(req.Query("limit"), kDefaultLimit, kMaxLimit, &q.limit, &error, "limit")) {
+    return ApiError(400, error);
+  }
+  if (const std::string* cursor = req.Query("cursor")) {
+    auto id = ParseId(*cursor);
+    if (!id) {
+      return ApiError(400, fmt::format("query parameter \"cursor\": {} is not a cursor this "
+                                       "server gave (next_cursor of an earlier page)",
+                                       QuoteClientText(*cursor)));
+    }
+    q.before_id = *id;
+  }
+  auto list = alerts.Query(q);
+  if (!list.ok()) return FromStatus(list.status());
+  std::string body = R"({"alerts":[)";
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    if (i > 0) body += ",";
+    AppendAlertJson(body, (*list)[i]);
+  }
+  body += "]";
+  AppendJsonKey(body, "open");
+  AppendJsonInt(body, static_cast<std::int64_t>(alerts.OpenCount()));
+  AppendJsonKey(body, "next_cursor");
+  if (list->size() == q.limit) {
+    AppendJsonString(body, std::to_string(list->back().id));
+  } else {
+    body += "null";
+  }
+  body += "}";
+  return Json(std::move(body));
+}
+
+HttpResponse GetOne(AlertManager& alerts, std::uint64_t id) {
+  auto alert = alerts.Get(id);
+  if (!alert.ok()) return FromStatus(alert.status());
+  if (!alert->has_value()) return ApiError(404, fmt::format("no alert {}", id));
+  auto history = alerts.History(id);
+  if (!history.ok()) return FromStatus(history.status());
+  std::string body = R"({"alert":)";
+  AppendAlertJson(body, **alert);
+  AppendJsonKey(body, "history");
+  AppendAlertHistoryJson(body, *history);
+  body += "}";
+  return Json(std::move(body));
+}
+
+struct ActionBody {
+  std::string by, comment;
+};
+
+Result<ActionBody> ParseActionBody(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  if (ec) {
+    return Status::InvalidArgument(
+        fmt::format("the body is not JSON ({}); send {{\"by\": \"name\", \"comment\": \"...\"}}",
+                    ec.message()));
+  }
+  if (!v.is_object()) return Status::InvalidArgument("the body must be a JSON object");
+  ActionBody body;
+  for (const json::key_value_pair& kv : v.as_object()) {
+    const std::string_view key(kv.key().data(), kv.key().size());
+    std::string* field = key == "by" ? &body.by : key == "comment" ? &body.comment : nullptr;
+    if (field == nullptr) {
+      return Status::InvalidArgument(
+          fmt::format("field {}: unknown (known: by, comment)", QuoteClientText(key)));
+    }
+    if (!kv.value().is_string()) {
+      return Status::InvalidArgument(fmt::format("field '{}': must be a string", key));
+    }
+    const json::string& s = kv.value().as_string();
+    field->assign(s.data(), s.size());
+  }
+  return body;
+}
+
+HttpResponse Act(AlertManager& alerts, std::uint64_t id, std::string_view action,
+                 const HttpRequest& req) {
+  auto body = ParseActionBody(req.body);
+  if (!body.ok()) return FromStatus(body.status());
+  Result<Alert> done = Status::Internal("unreachable");
+  if (action == "ack") {
+    done = alerts.Acknowledge(id, body->by, body->comment);
+  } else if (action == "resolve") {
+    done = alerts.Resolve(id, body->by, body->comment);
+  } else {
+    done = alerts.Comment(id, body->by, body->comment);
+  }
+  if (!done.ok()) return FromStatus(done.status());
+  std::string out = R"({"alert":)";
+  AppendAlertJson(out, *done);
+  out += "}";
+  return Json(std::move(out));
+}
+
+}  // namespace
+
+HttpResponse HandleAlertRoute(AlertManager& alerts, const HttpRequest& req) {
+  std::string_view rest = std::string_view(req.path).substr(kAlertsPath.size());
+  const bool read = req.method == "GET" || req.method == "HEAD";
+  if (rest.empty()) {
+    if (!read) return ApiError(405, fmt::format("{} is not allowed on {}", req.method, req.path));
+    return List(alerts, req);
+  }
+  if (rest.front() != '/') {
+    return ApiError(404, fmt::format("no route for {}", QuoteClientText(req.path)));
+  }
+  rest.remove_prefix(1);
+  const std::size_t slash = rest.find('/');
+  const std::string_view id_text = rest.substr(0, slash);
+  const std::string_view action =
+      slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  if (!action.empty() && action != "ack" && action != "resolve" && action != "comment") {
+    return ApiError(404, fmt::format("no route for {} {} (actions: ack, resolve, comment)",
+                                     req.method, QuoteClientText(req.path)));
+  }
+  auto id = ParseId(id_text);
+  if (!id) return ApiError(404, fmt::format("{} is not an alert id", QuoteClientText(id_text)));
+  if (action.empty()) {
+    if (!read) return ApiError(405, fmt::format("{} is not allowed on {}", req.method, req.path));
+    return GetOne(alerts, *id);
+  }
+  if (req.method != "POST") {
+    return ApiError(405, fmt::format("use POST for {} (got {})", req.path, req.method));
+  }
+  return Act(alerts, *id, action, req);
+}
+
+}  // namespace aquawatch

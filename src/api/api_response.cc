@@ -1,0 +1,54 @@
+#include "api/api_response.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "api/json_writer.h"
+
+namespace aquawatch {
+
+HttpResponse ApiError(int status, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = R"({"error":)";
+  AppendJsonString(r.body, message);
+  r.body += "}";
+  return r;
+}
+
+int HttpStatusFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kConflict:
+      return 409;
+    case StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+bool ParseSize(const std::string* text, std::size_t fallback, std::size_t max, std::size_t* out,
+               std::string* error, std::string_view name) {
+  if (text == nullptr) {
+    *out = fallback;
+    return true;
+  }
+  std::size_t v = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (ec != std::errc() || end != text->data() + text->size() || v == 0 || v > max) {
+    *error = fmt::format("query parameter \"{}\" must be an integer from 1 to {}, got \"{}\"", name,
+                         max, *text);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace aquawatch

@@ -1,0 +1,26 @@
+// Response helpers shared by the REST routes: the JSON error shape and query-parameter parsing.
+// Thread-safe (pure).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "api/http_types.h"
+#include "core/status.h"
+
+namespace aquawatch {
+
+// {"error": message} with `status`.
+HttpResponse ApiError(int status, std::string_view message);
+
+// The HTTP status for a non-OK Status: 400 InvalidArgument, 404 NotFound, 409 Conflict,
+// 503 Unavailable, 500 otherwise.
+int HttpStatusFor(const Status& s);
+
+// Reads an optional integer query parameter in [1, max]; `fallback` when absent. False with a
+// message naming the parameter otherwise.
+bool ParseSize(const std::string* text, std::size_t fallback, std::size_t max, std::size_t* out,
+               std::string* error, std::string_view name);
+
+}  // namespace aquawatch
