@@ -6,7 +6,6 @@
 #include <algorithm>
 
 #include "alert/sqlite_alert_store.h"
-#include "core/duration.h"
 
 namespace aquawatch {
 
@@ -300,8 +299,16 @@ void AlertManager::Apply(Condition&& c) {
     return;
   }
 
+  // The hold and the window count in sensor time here, so a backfill or a replay of old data
+  // (hours of sensor time in seconds) gets the alerts live data would have had. Tick counts them
+  // in server time, for conditions whose sensor then falls silent.
+  const std::int64_t clear_for = a == nullptr ? 0 : c.reading_time_ns - a->cleared_ns;
+  if (a != nullptr && !a->resolved() && !a->active && clear_for >= options_.resolve_hold_ns) {
+    ResolveAutomatically(*a, now, /*from_reading=*/true);
+  }
   if (a != nullptr && a->resolved() && !a->active &&
-      now - a->resolved_at_ns >= options_.reopen_window_ns) {
+      (clear_for >= options_.reopen_window_ns ||
+       now - a->resolved_at_ns >= options_.reopen_window_ns)) {
     Forget(*a);
     a = nullptr;
   }
@@ -396,11 +403,7 @@ void AlertManager::ResolveAutomatically(Alert& a, std::int64_t now, bool from_re
   a.resolved_at_ns = now;
   a.resolved_by.clear();
   --unresolved_;
-  Record(a, "resolved", "",
-         options_.resolve_hold_ns > 0
-             ? fmt::format("{} (clear for {})", a.message, FormatDuration(now - a.cleared_at_ns))
-             : a.message,
-         AlertEvent::Type::kResolved, from_reading, now);
+  Record(a, "resolved", "", a.message, AlertEvent::Type::kResolved, from_reading, now);
   // Forgotten by the next Tick past the reopen window; until then it may reopen.
 }
 

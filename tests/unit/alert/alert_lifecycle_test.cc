@@ -198,6 +198,33 @@ TEST(AlertLifecycle, AConditionReturningAfterTheWindowOpensANewAlert) {
                                                         "reopened", "resolved"}));
 }
 
+TEST(AlertLifecycle, OldDataReplayedFastCountsTheHoldAndWindowInSensorTime) {
+  // A backfill: hours of sensor time arrive within one second of server time.
+  Fixture f(AlertOptions{.resolve_hold_ns = 60 * kS, .reopen_window_ns = 900 * kS});
+  const std::int64_t t = 1'700'000'000 * kS;
+  f.m.OnThresholdTransition(Chlorine("s1", Level::kNormal, Level::kCriticalLow, 0.05, t));
+  const std::uint64_t first = f.rec.events.back().alert.id;
+  f.m.OnThresholdTransition(Chlorine("s1", Level::kCriticalLow, Level::kNormal, 0.5, t + 10 * kS));
+  // Back five minutes (sensor time) later: past the hold, so the first alert had resolved; inside
+  // the window, so it reopens.
+  f.m.OnThresholdTransition(
+      Chlorine("s1", Level::kNormal, Level::kCriticalLow, 0.05, t + 310 * kS));
+  EXPECT_EQ(f.rec.events.back().type, AlertEvent::Type::kReopened);
+  EXPECT_EQ(f.rec.events.back().alert.id, first);
+  EXPECT_EQ(f.Actions(first),
+            (std::vector<std::string>{"opened", "cleared", "resolved", "reopened"}));
+  // Five hours later: a new alert, and the first resolved when its condition cleared.
+  f.m.OnThresholdTransition(Chlorine("s1", Level::kCriticalLow, Level::kNormal, 0.5, t + 320 * kS));
+  f.m.OnThresholdTransition(
+      Chlorine("s1", Level::kNormal, Level::kCriticalLow, 0.05, t + 5 * 3600 * kS));
+  EXPECT_EQ(f.rec.events.back().type, AlertEvent::Type::kOpened);
+  EXPECT_NE(f.rec.events.back().alert.id, first);
+  auto old = f.m.Get(first);
+  ASSERT_TRUE(old.ok() && old->has_value());
+  EXPECT_EQ((*old)->state, AlertState::kResolved);
+  EXPECT_EQ((*old)->resolved_ns, t + 320 * kS);
+}
+
 TEST(AlertLifecycle, ARiseInPriorityNeedsANewAcknowledgement) {
   Fixture f;
   f.m.OnThresholdTransition(Chlorine("s1", Level::kNormal, Level::kWarnLow, 0.18, 100));
