@@ -60,9 +60,37 @@ struct Alert {
   std::uint32_t reopened = 0;      // times the condition came back after a resolution
   std::int64_t updated_at_ns = 0;  // the latest change of any kind
   std::uint32_t history_size = 0;  // entries in its history so far
+  // Why people are not told of it at its latest change: "silence 3" (a silence matches it), or
+  // "alert 17 (sensor_offline)" (a threshold alert of a sensor that is offline or faulty is
+  // inhibited). "" = not suppressed.
+  std::string suppressed_by;
 
   bool resolved() const { return state == AlertState::kResolved; }
 };
+
+// A silence (Prometheus Alertmanager is the model): while it is in force, alerts that match
+// every matcher it sets are not pushed to people. A probe under calibration, say, for two hours,
+// without muting its site.
+struct Silence {
+  std::uint64_t id = 0;
+  // Matchers: exact values; an empty string (or no priority) matches anything. At least one set.
+  std::string sensor, site, zone, kind;
+  std::optional<AlertPriority> priority;
+  std::int64_t starts_at_ns = 0, ends_at_ns = 0;  // in force in [starts, ends), server clock
+  std::string created_by, comment;
+  std::int64_t created_at_ns = 0;
+  std::string expired_by;  // who ended it early; "" = runs to its end
+
+  bool Matches(const Alert& a) const {
+    return (sensor.empty() || sensor == a.sensor) && (site.empty() || site == a.site) &&
+           (zone.empty() || zone == a.zone) && (kind.empty() || kind == a.kind) &&
+           (!priority || *priority == a.priority);
+  }
+  bool InForce(std::int64_t now_ns) const { return starts_at_ns <= now_ns && now_ns < ends_at_ns; }
+};
+
+// "pending", "active" or "expired" at `now_ns`.
+std::string_view SilenceStateName(const Silence& s, std::int64_t now_ns);
 
 // One step of an alert's history, kept for the regulator.
 struct AlertHistoryEntry {

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "alert/sqlite_alert_store.h"
 
@@ -45,6 +46,11 @@ std::optional<AlertState> ParseAlertState(std::string_view name) {
     if (AlertStateName(s) == name) return s;
   }
   return std::nullopt;
+}
+
+std::string_view SilenceStateName(const Silence& s, std::int64_t now_ns) {
+  if (now_ns < s.starts_at_ns) return "pending";
+  return now_ns < s.ends_at_ns ? "active" : "expired";
 }
 
 std::string_view AlertEventTypeName(AlertEvent::Type t) {
@@ -141,8 +147,14 @@ Status AlertManager::Load() {
     const std::uint64_t id = a.id;
     live_.emplace(id, std::move(a));
   }
+  std::uint64_t max_silence = 0;
+  auto silences = store_->LoadSilences(now, &max_silence);
+  if (!silences.ok()) return silences.status();
+  silences_ = std::move(silences).value();
+  next_silence_id_ = max_silence + 1;
   recovering_ = true;
-  spdlog::info("alerts: {} live alerts loaded ({} unresolved)", live_.size(), unresolved_);
+  spdlog::info("alerts: {} live alerts loaded ({} unresolved), {} silences in force or pending",
+               live_.size(), unresolved_, silences_.size());
   return Status::Ok();
 }
 
@@ -417,6 +429,7 @@ void AlertManager::Record(Alert& a, std::string_view action, std::string_view ac
                           std::string_view detail, AlertEvent::Type type, bool from_reading,
                           std::int64_t now) {
   a.updated_at_ns = now;
+  a.suppressed_by = SuppressionOf(a, now);
   AlertHistoryEntry entry{a.history_size++, now, std::string(action), std::string(actor),
                           std::string(detail)};
   pending_.push_back({a, std::move(entry)});
@@ -433,7 +446,32 @@ void AlertManager::Tick() {
   TickLocked(now);
 }
 
+std::string AlertManager::SuppressionOf(const Alert& a, std::int64_t now) const {
+  for (const Silence& s : silences_) {
+    if (s.InForce(now) && s.Matches(a)) return fmt::format("silence {}", s.id);
+  }
+  if (a.kind != "threshold") return {};
+  // A probe that is offline or faulty reads wrong: its threshold alerts say nothing new.
+  for (std::string_view kind :
+       {std::string_view("sensor_offline"), std::string_view("sensor_fault")}) {
+    auto k = by_key_.find(DedupKey(a.sensor, kind, ""));
+    if (k == by_key_.end()) continue;
+    const Alert& cause = live_.at(k->second);
+    if (!cause.resolved() && cause.active) return fmt::format("alert {} ({})", cause.id, kind);
+  }
+  return {};
+}
+
+void AlertManager::RefreshSuppression(std::vector<Alert>& alerts) {
+  const std::int64_t now = clock_.NowNs();
+  std::lock_guard lock(mu_);
+  for (Alert& a : alerts) {
+    if (!a.resolved()) a.suppressed_by = SuppressionOf(a, now);
+  }
+}
+
 void AlertManager::TickLocked(std::int64_t now) {
+  std::erase_if(silences_, [now](const Silence& s) { return s.ends_at_ns <= now; });
   if (recovering_) return;
   // Live alerts are few next to sensors (unresolved ones plus a window's worth of resolved), so
   // a walk per tick is cheap; a timer queue would be the next step if that changes.
@@ -552,12 +590,102 @@ Result<Alert> AlertManager::Comment(std::uint64_t id, std::string_view by,
 
 Result<std::vector<Alert>> AlertManager::Query(const AlertQuery& query) {
   if (Status s = Sync(); !s.ok()) return s;
-  return store_->List(query);
+  auto list = store_->List(query);
+  if (list.ok()) RefreshSuppression(*list);
+  return list;
 }
 
 Result<std::optional<Alert>> AlertManager::Get(std::uint64_t id) {
   if (Status s = Sync(); !s.ok()) return s;
-  return store_->Get(id);
+  auto got = store_->Get(id);
+  if (!got.ok() || !got->has_value()) return got;
+  std::vector<Alert> one{std::move(**got)};
+  RefreshSuppression(one);
+  return std::optional<Alert>(std::move(one.front()));
+}
+
+namespace {
+
+Status CheckPerson(std::string_view field, std::string_view value, std::size_t max) {
+  if (value.empty()) return Status::InvalidArgument(fmt::format("field '{}': required", field));
+  if (value.size() > max) {
+    return Status::InvalidArgument(
+        fmt::format("field '{}': must be at most {} bytes (got {})", field, max, value.size()));
+  }
+  return Status::Ok();
+}
+
+bool IsAlertKind(std::string_view kind) {
+  return kind == "threshold" || kind == kEventKind || kind == "sensor_fault" ||
+         kind == "sensor_offline" || kind == kZoneEventKind;
+}
+
+}  // namespace
+
+Result<Silence> AlertManager::CreateSilence(Silence s) {
+  if (s.sensor.empty() && s.site.empty() && s.zone.empty() && s.kind.empty() && !s.priority) {
+    return Status::InvalidArgument(
+        "field 'matchers': set at least one of sensor, site, zone, kind, priority (a silence of "
+        "everything would hide contamination)");
+  }
+  if (!s.kind.empty() && !IsAlertKind(s.kind)) {
+    return Status::InvalidArgument(fmt::format(
+        "field 'matchers.kind': '{}' is not threshold, event, sensor_fault, sensor_offline or "
+        "zone_event",
+        s.kind));
+  }
+  if (Status st = CheckPerson("by", s.created_by, kMaxActorBytes); !st.ok()) return st;
+  if (Status st = CheckPerson("comment", s.comment, kMaxCommentBytes); !st.ok()) return st;
+  const std::int64_t now = clock_.NowNs();
+  if (s.starts_at_ns == 0) s.starts_at_ns = now;
+  if (s.ends_at_ns <= s.starts_at_ns) {
+    return Status::InvalidArgument("field 'ends_at': must be after starts_at");
+  }
+  if (s.ends_at_ns <= now) return Status::InvalidArgument("field 'ends_at': already past");
+  s.created_at_ns = now;
+  s.expired_by.clear();
+  std::lock_guard write(silence_write_mu_);
+  {
+    std::lock_guard lock(mu_);
+    s.id = next_silence_id_++;
+  }
+  if (Status st = store_->PutSilence(s); !st.ok()) return st;
+  std::lock_guard lock(mu_);
+  silences_.push_back(s);
+  spdlog::info("alerts: silence {} by {} until {}", s.id, s.created_by, s.ends_at_ns);
+  return s;
+}
+
+Result<Silence> AlertManager::ExpireSilence(std::uint64_t id, std::string_view by) {
+  if (Status st = CheckPerson("by", by, kMaxActorBytes); !st.ok()) return st;
+  std::lock_guard write(silence_write_mu_);
+  auto found = GetSilence(id);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return Status::NotFound(fmt::format("no silence {}", id));
+  Silence s = std::move(**found);
+  const std::int64_t now = clock_.NowNs();
+  if (s.ends_at_ns <= now) return Status::Conflict(fmt::format("silence {} has ended", id));
+  s.ends_at_ns = now;  // a pending one is moved back so that it ends before it begins
+  s.starts_at_ns = std::min(s.starts_at_ns, now - 1);
+  s.expired_by = by;
+  if (Status st = store_->PutSilence(s); !st.ok()) return st;
+  std::lock_guard lock(mu_);
+  std::erase_if(silences_, [id](const Silence& x) { return x.id == id; });
+  return s;
+}
+
+Result<std::vector<Silence>> AlertManager::ListSilences(std::size_t limit) {
+  return store_->ListSilences(limit);
+}
+
+Result<std::optional<Silence>> AlertManager::GetSilence(std::uint64_t id) {
+  // Silences are few (people make them by hand), so a scan is fine.
+  auto all = store_->ListSilences(std::numeric_limits<std::int32_t>::max());
+  if (!all.ok()) return all.status();
+  for (Silence& s : *all) {
+    if (s.id == id) return std::optional<Silence>(std::move(s));
+  }
+  return std::optional<Silence>();
 }
 
 Result<std::vector<AlertHistoryEntry>> AlertManager::History(std::uint64_t id) {

@@ -131,6 +131,17 @@ class AlertManager {
   // Any alert, resolved ones too. REQUIRES a non-empty comment.
   Result<Alert> Comment(std::uint64_t id, std::string_view by, std::string_view comment);
 
+  // Silences (docs/alerts.md). Create: `s` carries the matchers, the time range (starts_at 0 =
+  // now), created_by and comment; the manager gives it its id. InvalidArgument naming the field
+  // for no matcher, an unknown kind, an empty or overlong created_by or comment, an end not
+  // after the start or already past. Stored before it returns.
+  Result<Silence> CreateSilence(Silence s);
+  // Ends a silence now. NotFound; Conflict when it has already ended.
+  Result<Silence> ExpireSilence(std::uint64_t id, std::string_view by);
+  // Newest first.
+  Result<std::vector<Silence>> ListSilences(std::size_t limit);
+  Result<std::optional<Silence>> GetSilence(std::uint64_t id);
+
   // Resolves the alerts whose condition has been clear for the hold time and forgets resolved
   // ones past the reopen window. The writer thread calls it every kTickPeriod.
   void Tick();
@@ -182,6 +193,11 @@ class AlertManager {
   void Record(Alert& a, std::string_view action, std::string_view actor, std::string_view detail,
               AlertEvent::Type type, bool from_reading, std::int64_t now);
   void TickLocked(std::int64_t now);
+  // Why `a` is not to be pushed to people now ("" = it is): a silence in force that matches it,
+  // or, for a threshold alert, an unresolved offline or fault alert of its sensor (inhibition).
+  std::string SuppressionOf(const Alert& a, std::int64_t now) const;
+  // Sets suppressed_by of the unresolved alerts in `alerts` as it is now.
+  void RefreshSuppression(std::vector<Alert>& alerts);
   // A sensor of `zone` entered or left an event.
   void UpdateZone(std::string_view zone, std::string_view sensor, bool in_event,
                   const DetectorTransition& t);
@@ -217,6 +233,9 @@ class AlertManager {
   std::map<std::uint64_t, Alert> resting_;
   static constexpr std::size_t kMaxResting = 1024;
   std::vector<AlertListener*> listeners_;
+  std::vector<Silence> silences_;  // in force or pending, by id
+  std::uint64_t next_silence_id_ = 1;
+  std::mutex silence_write_mu_;  // one silence edit at a time: check, store, publish
 
   // The journal: changes waiting for the writer thread.
   std::vector<AlertChange> pending_;

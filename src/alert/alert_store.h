@@ -56,6 +56,14 @@ class AlertStore {
   virtual Result<std::optional<Alert>> Get(std::uint64_t id) const = 0;
   // Oldest first; empty for an unknown id.
   virtual Result<std::vector<AlertHistoryEntry>> History(std::uint64_t id) const = 0;
+
+  // Stores a silence (a new one, or an edit of a stored one), committed when it returns.
+  virtual Status PutSilence(const Silence& silence) = 0;
+  // Every silence, newest first, at most `limit`.
+  virtual Result<std::vector<Silence>> ListSilences(std::size_t limit) const = 0;
+  // Silences that end after `now_ns` (in force or pending), ascending id; and the highest id.
+  virtual Result<std::vector<Silence>> LoadSilences(std::int64_t now_ns,
+                                                    std::uint64_t* max_id) const = 0;
 };
 
 }  // namespace aquawatch

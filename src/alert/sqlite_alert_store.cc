@@ -47,7 +47,8 @@ CREATE TABLE alerts (
   reopened        INTEGER NOT NULL,
   updated_at_ns   INTEGER NOT NULL,
   history_size    INTEGER NOT NULL,
-  message         TEXT NOT NULL
+  message         TEXT NOT NULL,
+  suppressed_by   TEXT NOT NULL
 );
 -- A starting manager reads the live alerts; most stored ones are long resolved.
 CREATE INDEX alerts_live ON alerts (id) WHERE state != 'resolved' OR active = 1;
@@ -63,13 +64,34 @@ CREATE TABLE alert_history (
   detail   TEXT NOT NULL,
   PRIMARY KEY (alert_id, seq)
 ) WITHOUT ROWID;
+
+CREATE TABLE silences (
+  id            INTEGER PRIMARY KEY CHECK (id > 0),
+  sensor        TEXT NOT NULL,
+  site          TEXT NOT NULL,
+  zone          TEXT NOT NULL,
+  kind          TEXT NOT NULL,
+  priority      TEXT NOT NULL
+                CHECK (priority = '' OR priority = 'high' OR priority = 'medium' OR priority = 'low'),
+  starts_at_ns  INTEGER NOT NULL,
+  ends_at_ns    INTEGER NOT NULL CHECK (ends_at_ns > starts_at_ns),
+  created_by    TEXT NOT NULL,
+  comment       TEXT NOT NULL,
+  created_at_ns INTEGER NOT NULL,
+  expired_by    TEXT NOT NULL
+);
+CREATE INDEX silences_ends ON silences (ends_at_ns);
 )sql";
+
+constexpr const char* kSilenceColumns =
+    "id, sensor, site, zone, kind, priority, starts_at_ns, ends_at_ns, created_by, comment, "
+    "created_at_ns, expired_by";
 
 constexpr const char* kColumns =
     "id, sensor, site, zone, kind, parameter, classification, level, priority, state, active, "
     "value, threshold, reading_time_ns, received_ns, opened_ns, cleared_ns, cleared_at_ns, "
     "resolved_ns, resolved_at_ns, resolved_by, acked_by, ack_comment, acked_at_ns, reopened, "
-    "updated_at_ns, history_size, message";
+    "updated_at_ns, history_size, message, suppressed_by";
 
 std::optional<Level> ParseLevel(std::string_view name) {
   for (Level l : {Level::kNormal, Level::kWarnLow, Level::kWarnHigh, Level::kCriticalLow,
@@ -79,7 +101,9 @@ std::optional<Level> ParseLevel(std::string_view name) {
   return std::nullopt;
 }
 
-// Binds the kColumns of `a` as ?1 ... ?28.
+constexpr int kColumnCount = 29;
+
+// Binds the kColumns of `a` as ?1 ... ?29.
 void BindAlert(SqliteRun& r, const Alert& a) {
   r.Int(1, static_cast<std::int64_t>(a.id))
       .Text(2, a.sensor)
@@ -108,7 +132,8 @@ void BindAlert(SqliteRun& r, const Alert& a) {
       .Int(25, a.reopened)
       .Int(26, a.updated_at_ns)
       .Int(27, a.history_size)
-      .Text(28, a.message);
+      .Text(28, a.message)
+      .Text(29, a.suppressed_by);
 }
 
 Status ReadAlert(const SqliteRun& r, Alert& a) {
@@ -148,6 +173,30 @@ Status ReadAlert(const SqliteRun& r, Alert& a) {
   a.updated_at_ns = r.ColInt(25);
   a.history_size = static_cast<std::uint32_t>(r.ColInt(26));
   a.message = r.ColText(27);
+  a.suppressed_by = r.ColText(28);
+  return Status::Ok();
+}
+
+Status ReadSilence(const SqliteRun& r, Silence& s) {
+  s.id = static_cast<std::uint64_t>(r.ColInt(0));
+  s.sensor = r.ColText(1);
+  s.site = r.ColText(2);
+  s.zone = r.ColText(3);
+  s.kind = r.ColText(4);
+  const std::string priority = r.ColText(5);
+  if (!priority.empty()) {
+    s.priority = ParsePriority(priority);
+    if (!s.priority) {
+      return Status::Corruption(
+          fmt::format("alert store: silence {}: priority '{}' is unknown", s.id, priority));
+    }
+  }
+  s.starts_at_ns = r.ColInt(6);
+  s.ends_at_ns = r.ColInt(7);
+  s.created_by = r.ColText(8);
+  s.comment = r.ColText(9);
+  s.created_at_ns = r.ColInt(10);
+  s.expired_by = r.ColText(11);
   return Status::Ok();
 }
 
@@ -162,6 +211,10 @@ class SqliteAlertStore final : public AlertStore {
   Result<std::vector<Alert>> List(const AlertQuery& query) const override;
   Result<std::optional<Alert>> Get(std::uint64_t id) const override;
   Result<std::vector<AlertHistoryEntry>> History(std::uint64_t id) const override;
+  Status PutSilence(const Silence& silence) override;
+  Result<std::vector<Silence>> ListSilences(std::size_t limit) const override;
+  Result<std::vector<Silence>> LoadSilences(std::int64_t now_ns,
+                                            std::uint64_t* max_id) const override;
 
  private:
   sqlite3* db() const { return db_.get(); }
@@ -178,6 +231,8 @@ class SqliteAlertStore final : public AlertStore {
     int rc = sqlite3_exec(db(), sql, nullptr, nullptr, nullptr);
     return rc == SQLITE_OK ? Status::Ok() : Error(rc, context);
   }
+  // Reads every row of a statement over kSilenceColumns into `out`. REQUIRES: mu_ held.
+  Status ReadSilences(SqliteRun& r, std::vector<Silence>& out) const;
   // Reads every row of a statement over kColumns into `out`. REQUIRES: mu_ held.
   Status ReadAlerts(SqliteRun& r, std::vector<Alert>& out) const;
   // REQUIRES: mu_ held.
@@ -190,6 +245,7 @@ class SqliteAlertStore final : public AlertStore {
   SqliteHandle db_;  // GUARDED_BY(mu_), as is every statement below
   SqliteStmt begin_, commit_, rollback_;
   SqliteStmt upsert_alert_, insert_history_, get_alert_, history_, live_, max_id_;
+  SqliteStmt upsert_silence_, list_silences_, live_silences_, max_silence_id_;
 };
 
 template <typename Body>
@@ -226,7 +282,8 @@ Status SqliteAlertStore::Init() {
   if (Status s = InTransaction([&] { return CreateOrCheckSchema(); }); !s.ok()) return s;
 
   std::string placeholders;
-  for (int i = 1; i <= 28; ++i) placeholders += fmt::format("{}?{}", i > 1 ? ", " : "", i);
+  for (int i = 1; i <= kColumnCount; ++i)
+    placeholders += fmt::format("{}?{}", i > 1 ? ", " : "", i);
   // An upsert, not INSERT OR REPLACE: a replace deletes the row first, which the history's
   // foreign key forbids.
   std::string updates;
@@ -245,6 +302,16 @@ Status SqliteAlertStore::Init() {
       "SELECT {} FROM alerts WHERE state != 'resolved' OR active = 1 UNION "
       "SELECT {} FROM alerts WHERE state = 'resolved' AND resolved_at_ns >= ?1 ORDER BY id",
       kColumns, kColumns);
+  const std::string upsert_silence = fmt::format(
+      "INSERT INTO silences ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+      "ON CONFLICT (id) DO UPDATE SET starts_at_ns = excluded.starts_at_ns, ends_at_ns = "
+      "excluded.ends_at_ns, "
+      "expired_by = excluded.expired_by, comment = excluded.comment",
+      kSilenceColumns);
+  const std::string list_silences =
+      fmt::format("SELECT {} FROM silences ORDER BY id DESC LIMIT ?1", kSilenceColumns);
+  const std::string live_silences =
+      fmt::format("SELECT {} FROM silences WHERE ends_at_ns > ?1 ORDER BY id", kSilenceColumns);
   const std::pair<SqliteStmt*, std::string_view> statements[] = {
       {&upsert_alert_, upsert},
       {&insert_history_,
@@ -257,6 +324,10 @@ Status SqliteAlertStore::Init() {
        "ORDER BY seq"},
       {&live_, live},
       {&max_id_, "SELECT COALESCE(MAX(id), 0) FROM alerts"},
+      {&upsert_silence_, upsert_silence},
+      {&list_silences_, list_silences},
+      {&live_silences_, live_silences},
+      {&max_silence_id_, "SELECT COALESCE(MAX(id), 0) FROM silences"},
   };
   for (const auto& [stmt, sql] : statements) {
     if (Status s = stmt->Prepare(db(), sql); !s.ok()) return s;
@@ -431,6 +502,58 @@ Result<std::vector<AlertHistoryEntry>> SqliteAlertStore::History(std::uint64_t i
     out.push_back(std::move(e));
   }
   if (rc != SQLITE_DONE) return Error(rc, fmt::format("reading the history of alert {}", id));
+  return out;
+}
+
+Status SqliteAlertStore::PutSilence(const Silence& x) {
+  std::lock_guard lock(mu_);
+  SqliteRun r(upsert_silence_);
+  r.Int(1, static_cast<std::int64_t>(x.id))
+      .Text(2, x.sensor)
+      .Text(3, x.site)
+      .Text(4, x.zone)
+      .Text(5, x.kind)
+      .Text(6, x.priority ? PriorityName(*x.priority) : std::string_view())
+      .Int(7, x.starts_at_ns)
+      .Int(8, x.ends_at_ns)
+      .Text(9, x.created_by)
+      .Text(10, x.comment)
+      .Int(11, x.created_at_ns)
+      .Text(12, x.expired_by);
+  return Exec(r, fmt::format("writing silence {}", x.id));
+}
+
+Status SqliteAlertStore::ReadSilences(SqliteRun& r, std::vector<Silence>& out) const {
+  int rc;
+  while ((rc = r.Step()) == SQLITE_ROW) {
+    Silence s;
+    if (Status st = ReadSilence(r, s); !st.ok()) return st;
+    out.push_back(std::move(s));
+  }
+  return rc == SQLITE_DONE ? Status::Ok() : Error(rc, "reading silences");
+}
+
+Result<std::vector<Silence>> SqliteAlertStore::ListSilences(std::size_t limit) const {
+  std::lock_guard lock(mu_);
+  SqliteRun r(list_silences_);
+  r.Int(1, static_cast<std::int64_t>(limit));
+  std::vector<Silence> out;
+  if (Status s = ReadSilences(r, out); !s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<Silence>> SqliteAlertStore::LoadSilences(std::int64_t now_ns,
+                                                            std::uint64_t* max_id) const {
+  std::lock_guard lock(mu_);
+  std::vector<Silence> out;
+  {
+    SqliteRun r(live_silences_);
+    r.Int(1, now_ns);
+    if (Status s = ReadSilences(r, out); !s.ok()) return s;
+  }
+  SqliteRun r(max_silence_id_);
+  if (int rc = r.Step(); rc != SQLITE_ROW) return Error(rc, "reading the highest silence id");
+  *max_id = static_cast<std::uint64_t>(r.ColInt(0));
   return out;
 }
 

@@ -78,6 +78,7 @@ void AppendAlertJson(std::string& out, const Alert& a) {
   AppendJsonKey(out, "reopened");
   AppendJsonInt(out, a.reopened);
   AppendTime(out, "updated_at", a.updated_at_ns);
+  AppendTextOrNull(out, "suppressed_by", a.suppressed_by);
   AppendJsonKey(out, "received_ns");
   AppendJsonInt(out, a.received_ns);
   AppendJsonKey(out, "message");
@@ -107,6 +108,43 @@ void AppendAlertHistoryJson(std::string& out, const std::vector<AlertHistoryEntr
     out += "}";
   }
   out += "]";
+}
+
+}  // namespace aquawatch
+
+namespace aquawatch {
+
+void AppendSilenceJson(std::string& out, const Silence& s, std::int64_t now_ns) {
+  out += R"({"id":)";
+  AppendJsonInt(out, static_cast<std::int64_t>(s.id));
+  AppendJsonKey(out, "matchers");
+  out += "{";
+  bool first = true;
+  for (auto [name, value] : {std::pair<std::string_view, std::string_view>{"sensor", s.sensor},
+                             {"site", s.site},
+                             {"zone", s.zone},
+                             {"kind", s.kind},
+                             {"priority", s.priority ? PriorityName(*s.priority) : ""}}) {
+    if (value.empty()) continue;
+    AppendJsonKey(out, name, first);
+    AppendJsonString(out, value);
+    first = false;
+  }
+  out += "}";
+  AppendJsonKey(out, "state");
+  AppendJsonString(out, SilenceStateName(s, now_ns));
+  AppendJsonKey(out, "starts_at");
+  AppendJsonString(out, FormatRfc3339(s.starts_at_ns));
+  AppendJsonKey(out, "ends_at");
+  AppendJsonString(out, FormatRfc3339(s.ends_at_ns));
+  AppendJsonKey(out, "created_by");
+  AppendJsonString(out, s.created_by);
+  AppendJsonKey(out, "created_at");
+  AppendJsonString(out, FormatRfc3339(s.created_at_ns));
+  AppendJsonKey(out, "comment");
+  AppendJsonString(out, s.comment);
+  AppendTextOrNull(out, "expired_by", s.expired_by);
+  out += "}";
 }
 
 }  // namespace aquawatch

@@ -16,4 +16,8 @@ void AppendAlertJson(std::string& out, const Alert& a);
 // Appends the history as a JSON array of {"seq", "at", "action", "by", "detail"}.
 void AppendAlertHistoryJson(std::string& out, const std::vector<AlertHistoryEntry>& history);
 
+// Appends a silence: {"id", "matchers": {...}, "state", "starts_at", "ends_at", "created_by",
+// "created_at", "comment", "expired_by"}; `state` as of `now_ns`.
+void AppendSilenceJson(std::string& out, const Silence& s, std::int64_t now_ns);
+
 }  // namespace aquawatch

@@ -9,6 +9,7 @@
 #include "api/api_response.h"
 #include "api/json_writer.h"
 #include "api/readings_query.h"
+#include "core/duration.h"
 
 namespace aquawatch {
 namespace {
@@ -191,7 +192,156 @@ HttpResponse Act(AlertManager& alerts, std::uint64_t id, std::string_view action
   return Json(std::move(out));
 }
 
+Result<Silence> ParseSilenceBody(std::string_view text, std::int64_t now_ns) {
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  if (ec) return Status::InvalidArgument(fmt::format("the body is not JSON ({})", ec.message()));
+  if (!v.is_object()) return Status::InvalidArgument("the body must be a JSON object");
+  auto string_of = [](const json::value& value, std::string_view field,
+                      std::string& out) -> Status {
+    if (!value.is_string()) {
+      return Status::InvalidArgument(fmt::format("field '{}': must be a string", field));
+    }
+    out.assign(value.as_string().data(), value.as_string().size());
+    return Status::Ok();
+  };
+  Silence s;
+  std::string starts, ends, duration;
+  for (const json::key_value_pair& kv : v.as_object()) {
+    const std::string_view key(kv.key().data(), kv.key().size());
+    std::string* field = key == "by"          ? &s.created_by
+                         : key == "comment"   ? &s.comment
+                         : key == "starts_at" ? &starts
+                         : key == "ends_at"   ? &ends
+                         : key == "duration"  ? &duration
+                                              : nullptr;
+    if (field != nullptr) {
+      if (Status st = string_of(kv.value(), key, *field); !st.ok()) return st;
+      continue;
+    }
+    if (key != "matchers") {
+      return Status::InvalidArgument(fmt::format(
+          "field {}: unknown (known: matchers, starts_at, ends_at, duration, by, comment)",
+          QuoteClientText(key)));
+    }
+    if (!kv.value().is_object()) {
+      return Status::InvalidArgument("field 'matchers': must be an object");
+    }
+    for (const json::key_value_pair& m : kv.value().as_object()) {
+      const std::string_view name(m.key().data(), m.key().size());
+      const std::string path = fmt::format("matchers.{}", name);
+      std::string* matcher = name == "sensor" ? &s.sensor
+                             : name == "site" ? &s.site
+                             : name == "zone" ? &s.zone
+                             : name == "kind" ? &s.kind
+                                              : nullptr;
+      if (matcher != nullptr) {
+        if (Status st = string_of(m.value(), path, *matcher); !st.ok()) return st;
+        continue;
+      }
+      if (name != "priority") {
+        return Status::InvalidArgument(
+            fmt::format("field 'matchers': {} is unknown (known: sensor, site, zone, kind, "
+                        "priority)",
+                        QuoteClientText(name)));
+      }
+      std::string priority;
+      if (Status st = string_of(m.value(), path, priority); !st.ok()) return st;
+      s.priority = ParsePriority(priority);
+      if (!s.priority) {
+        return Status::InvalidArgument("field 'matchers.priority': must be high, medium or low");
+      }
+    }
+  }
+  if (!starts.empty()) {
+    auto t = ParseQueryTime(starts);
+    if (!t.ok()) return Status::InvalidArgument("field 'starts_at': " + t.status().message());
+    s.starts_at_ns = *t;
+  }
+  if (ends.empty() == duration.empty()) {
+    return Status::InvalidArgument("give one of fields 'ends_at' and 'duration' (e.g. \"2h\")");
+  }
+  if (!ends.empty()) {
+    auto t = ParseQueryTime(ends);
+    if (!t.ok()) return Status::InvalidArgument("field 'ends_at': " + t.status().message());
+    s.ends_at_ns = *t;
+  } else {
+    auto ns = ParseDuration(duration);
+    if (!ns || *ns <= 0) {
+      return Status::InvalidArgument(
+          "field 'duration': expected a positive duration like 30m, 2h or 1d");
+    }
+    s.ends_at_ns = (s.starts_at_ns != 0 ? s.starts_at_ns : now_ns) + *ns;
+  }
+  return s;
+}
+
+HttpResponse SilenceJson(const Silence& s, std::int64_t now_ns, int status = 200) {
+  std::string body = R"({"silence":)";
+  AppendSilenceJson(body, s, now_ns);
+  body += "}";
+  HttpResponse r = Json(std::move(body));
+  r.status = status;
+  return r;
+}
+
 }  // namespace
+
+HttpResponse HandleSilenceRoute(AlertManager& alerts, const HttpRequest& req, std::int64_t now_ns) {
+  std::string_view rest = std::string_view(req.path).substr(kSilencesPath.size());
+  const bool read = req.method == "GET" || req.method == "HEAD";
+  if (rest.empty()) {
+    if (req.method == "POST") {
+      auto parsed = ParseSilenceBody(req.body, now_ns);
+      if (!parsed.ok()) return FromStatus(parsed.status());
+      auto made = alerts.CreateSilence(std::move(parsed).value());
+      if (!made.ok()) return FromStatus(made.status());
+      return SilenceJson(*made, now_ns, 201);
+    }
+    if (!read) return ApiError(405, fmt::format("{} is not allowed on {}", req.method, req.path));
+    const std::string* state = req.Query("state");
+    if (state != nullptr && *state != "active" && *state != "pending" && *state != "expired") {
+      return ApiError(400, fmt::format("query parameter \"state\" must be active, pending or "
+                                       "expired, got {}",
+                                       QuoteClientText(*state)));
+    }
+    std::size_t limit = 0;
+    std::string error;
+    if (!ParseSize(req.Query("limit"), kDefaultLimit, kMaxLimit, &limit, &error, "limit")) {
+      return ApiError(400, error);
+    }
+    auto list = alerts.ListSilences(state != nullptr ? kMaxLimit : limit);
+    if (!list.ok()) return FromStatus(list.status());
+    std::string body = R"({"silences":[)";
+    std::size_t n = 0;
+    for (const Silence& s : *list) {
+      if (state != nullptr && SilenceStateName(s, now_ns) != *state) continue;
+      if (n == limit) break;
+      if (n++ > 0) body += ",";
+      AppendSilenceJson(body, s, now_ns);
+    }
+    body += "]}";
+    return Json(std::move(body));
+  }
+  if (rest.front() != '/') {
+    return ApiError(404, fmt::format("no route for {}", QuoteClientText(req.path)));
+  }
+  auto id = ParseId(rest.substr(1));
+  if (!id) {
+    return ApiError(404, fmt::format("{} is not a silence id", QuoteClientText(rest.substr(1))));
+  }
+  if (req.method == "DELETE") {
+    const std::string* by = req.Query("by");
+    auto ended = alerts.ExpireSilence(*id, by != nullptr ? *by : "");
+    if (!ended.ok()) return FromStatus(ended.status());
+    return SilenceJson(*ended, now_ns);
+  }
+  if (!read) return ApiError(405, fmt::format("{} is not allowed on {}", req.method, req.path));
+  auto got = alerts.GetSilence(*id);
+  if (!got.ok()) return FromStatus(got.status());
+  if (!got->has_value()) return ApiError(404, fmt::format("no silence {}", *id));
+  return SilenceJson(**got, now_ns);
+}
 
 HttpResponse HandleAlertRoute(AlertManager& alerts, const HttpRequest& req) {
   std::string_view rest = std::string_view(req.path).substr(kAlertsPath.size());

@@ -69,6 +69,9 @@ class StreamHubImpl final : public StreamHub {
             "Live values dropped because a WebSocket client read too slowly (alerts never are)")),
         alerts_pushed_(metrics.AddCounter("aquawatch_ws_alerts_pushed_total",
                                           "Alert events written to WebSocket clients")),
+        alerts_suppressed_(metrics.AddCounter(
+            "aquawatch_ws_alerts_suppressed_total",
+            "Alert events not pushed because a silence or an inhibition covered the alert")),
         push_latency_(metrics.AddHistogram(
             "aquawatch_alert_push_latency_seconds",
             "From a reading's arrival to its alert event being written to a WebSocket", "",
@@ -106,6 +109,11 @@ class StreamHubImpl final : public StreamHub {
 
   void OnAlertEvent(const AlertEvent& event) override {
     const Alert& a = event.alert;
+    // Silenced or inhibited: in the API (suppressed_by says why), not pushed to people.
+    if (!a.suppressed_by.empty()) {
+      alerts_suppressed_.Add();
+      return;
+    }
     // Reading received → alert raised; an acknowledgement or the hold timer is no such latency.
     if (event.from_reading) {
       raise_latency_.Observe(static_cast<double>(clock_.NowNs() - a.received_ns) / 1e9);
@@ -160,6 +168,7 @@ class StreamHubImpl final : public StreamHub {
   Gauge& sessions_gauge_;
   Counter& values_dropped_;
   Counter& alerts_pushed_;
+  Counter& alerts_suppressed_;
   Histogram& push_latency_;
   Histogram& raise_latency_;
   mutable std::mutex mu_;

@@ -160,6 +160,10 @@ class ApiHandlerImpl final : public HttpHandler {
         (p.size() == kAlertsPath.size() || p[kAlertsPath.size()] == '/')) {
       return respond(HandleAlertRoute(alerts_, req));
     }
+    if (p.compare(0, kSilencesPath.size(), kSilencesPath) == 0 &&
+        (p.size() == kSilencesPath.size() || p[kSilencesPath.size()] == '/')) {
+      return respond(HandleSilenceRoute(alerts_, req, clock_.NowNs()));
+    }
     constexpr std::string_view kSensors = "/api/v1/sensors/";
     if (req.method == "PUT" && p.size() > kSensors.size() &&
         p.compare(0, kSensors.size(), kSensors) == 0) {
@@ -426,6 +430,8 @@ class ApiHandlerImpl final : public HttpHandler {
         R"json("GET /api/v1/profiles","GET /api/v1/profiles/{name}","PUT /api/v1/profiles/{name}",)json"
         R"json("GET /api/v1/alerts","GET /api/v1/alerts/{id}","POST /api/v1/alerts/{id}/ack",)json"
         R"json("POST /api/v1/alerts/{id}/resolve","POST /api/v1/alerts/{id}/comment",)json"
+        R"json("GET /api/v1/silences","POST /api/v1/silences","GET /api/v1/silences/{id}",)json"
+        R"json("DELETE /api/v1/silences/{id}",)json"
         R"json("GET /api/v1/stream (WebSocket)","GET /healthz",)json"
         R"json("GET /readyz","GET /metrics"]})json");
   }

@@ -3,6 +3,8 @@
 // that fails for a while.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <atomic>
 
 #include "alert/alert_manager.h"
@@ -355,6 +357,141 @@ TEST(AlertLifecycle, ARestartKeepsAlertsAndTheirHistoryWithoutDuplicates) {
   m.RemoveListener(&rec);
 }
 
+Silence SilenceOf(std::string_view sensor, std::int64_t starts, std::int64_t ends) {
+  Silence s;
+  s.sensor = sensor;
+  s.starts_at_ns = starts;
+  s.ends_at_ns = ends;
+  s.created_by = "alice";
+  s.comment = "calibration";
+  return s;
+}
+
+TEST(AlertSilences, ASilenceHidesItsProbeNotItsSite) {
+  Fixture f;
+  auto made = f.m.CreateSilence(SilenceOf("s1", 0, kStart + 2 * 3600 * kS));
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->id, 1u);
+  EXPECT_EQ(made->starts_at_ns, kStart) << "0 starts it now";
+  f.OpenOne("s1");
+  EXPECT_EQ(f.rec.events.back().alert.suppressed_by, "silence 1");
+  f.OpenOne("s2");  // same site and zone
+  EXPECT_EQ(f.rec.events.back().alert.suppressed_by, "");
+  // The API shows why, as of now; once the silence ends the alert is no longer suppressed.
+  auto listed = f.m.List(AlertManager::Filter::kOpen, 10, "s1");
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].suppressed_by, "silence 1");
+  f.clock.Advance(2 * 3600 * kS);
+  EXPECT_EQ(f.m.List(AlertManager::Filter::kOpen, 10, "s1")[0].suppressed_by, "");
+  f.m.OnThresholdTransition(Chlorine("s1", Level::kCriticalLow, Level::kWarnLow, 0.15, 200));
+  EXPECT_EQ(f.rec.events.back().alert.suppressed_by, "");
+}
+
+TEST(AlertSilences, PendingExpiredAndEndedEarly) {
+  Fixture f;
+  auto later = f.m.CreateSilence(SilenceOf("s1", kStart + 60 * kS, kStart + 120 * kS));
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(SilenceStateName(*later, f.clock.NowNs()), "pending");
+  f.OpenOne("s1");
+  EXPECT_EQ(f.rec.events.back().alert.suppressed_by, "") << "not in force yet";
+  f.clock.Advance(60 * kS);
+  EXPECT_EQ(f.m.List(AlertManager::Filter::kOpen, 10, "s1")[0].suppressed_by, "silence 1");
+  auto ended = f.m.ExpireSilence(later->id, "bob");
+  ASSERT_TRUE(ended.ok()) << ended.status().ToString();
+  EXPECT_EQ(ended->expired_by, "bob");
+  EXPECT_EQ(SilenceStateName(*ended, f.clock.NowNs()), "expired");
+  EXPECT_EQ(f.m.List(AlertManager::Filter::kOpen, 10, "s1")[0].suppressed_by, "");
+  EXPECT_EQ(f.m.ExpireSilence(later->id, "bob").status().code(), StatusCode::kConflict);
+  EXPECT_EQ(f.m.ExpireSilence(77, "bob").status().code(), StatusCode::kNotFound);
+  auto all = f.m.ListSilences(10);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].expired_by, "bob");
+}
+
+TEST(AlertSilences, BadSilencesNameTheField) {
+  Fixture f;
+  Silence everything = SilenceOf("", 0, kStart + kS);
+  EXPECT_NE(f.m.CreateSilence(everything).status().message().find("'matchers'"), std::string::npos);
+  Silence kind = SilenceOf("s1", 0, kStart + kS);
+  kind.kind = "thresholds";
+  EXPECT_NE(f.m.CreateSilence(kind).status().message().find("'matchers.kind'"), std::string::npos);
+  Silence backwards = SilenceOf("s1", kStart + 10 * kS, kStart + 5 * kS);
+  EXPECT_NE(f.m.CreateSilence(backwards).status().message().find("'ends_at'"), std::string::npos);
+  Silence past = SilenceOf("s1", kStart - 10 * kS, kStart - 5 * kS);
+  EXPECT_NE(f.m.CreateSilence(past).status().message().find("already past"), std::string::npos);
+  Silence anonymous = SilenceOf("s1", 0, kStart + kS);
+  anonymous.created_by.clear();
+  EXPECT_NE(f.m.CreateSilence(anonymous).status().message().find("'by'"), std::string::npos);
+  Silence silent = SilenceOf("s1", 0, kStart + kS);
+  silent.comment.clear();
+  EXPECT_NE(f.m.CreateSilence(silent).status().message().find("'comment'"), std::string::npos);
+  EXPECT_TRUE(f.m.ListSilences(10)->empty());
+}
+
+TEST(AlertSilences, SilencesSurviveARestart) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/alerts.db";
+  ManualClock clock;
+  {
+    AlertManager m(clock, {}, std::move(OpenSqliteAlertStore(path)).value());
+    Silence site;
+    site.site = "site-1";
+    site.priority = AlertPriority::kMedium;
+    site.ends_at_ns = kStart + 3600 * kS;
+    site.created_by = "alice";
+    site.comment = "flushing programme";
+    ASSERT_TRUE(m.CreateSilence(site).ok());
+  }
+  AlertManager m(clock, {}, std::move(OpenSqliteAlertStore(path)).value());
+  ASSERT_TRUE(m.Load().ok());
+  m.FinishRecovery();
+  Recorder rec;
+  m.AddListener(&rec);
+  m.OnThresholdTransition(Chlorine("s1", Level::kNormal, Level::kWarnLow, 0.15, 100));
+  EXPECT_EQ(rec.events.back().alert.suppressed_by, "silence 1") << "medium, on site-1";
+  m.OnThresholdTransition(Chlorine("s2", Level::kNormal, Level::kCriticalLow, 0.05, 100));
+  EXPECT_EQ(rec.events.back().alert.suppressed_by, "") << "high priority is not matched";
+  auto made = m.CreateSilence(SilenceOf("s9", 0, kStart + kS));
+  ASSERT_TRUE(made.ok());
+  EXPECT_EQ(made->id, 2u) << "ids go on after a restart";
+  m.RemoveListener(&rec);
+}
+
+TEST(AlertInhibition, AnOfflineOrFaultyProbesThresholdAlertsAreInhibited) {
+  Fixture f;
+  DetectorTransition offline{"s1",
+                             "site-1",
+                             "zone-1",
+                             "sensor_offline",
+                             true,
+                             "offline",
+                             "",
+                             "no reading for 300 s",
+                             AlertPriority::kMedium,
+                             90,
+                             95};
+  f.m.OnDetectorTransition(offline);
+  const std::uint64_t offline_id = f.rec.events.back().alert.id;
+  EXPECT_EQ(f.rec.events.back().alert.suppressed_by, "");
+  f.OpenOne("s1");
+  EXPECT_EQ(f.rec.events.back().alert.suppressed_by,
+            fmt::format("alert {} (sensor_offline)", offline_id));
+  f.OpenOne("s2");
+  EXPECT_EQ(f.rec.events.back().alert.suppressed_by, "") << "other sensors are not inhibited";
+  // Back online: the threshold alert speaks again.
+  offline.open = false;
+  f.m.OnDetectorTransition(offline);
+  EXPECT_EQ(f.m.List(AlertManager::Filter::kOpen, 10, "s1")[0].suppressed_by, "");
+  // A fault inhibits too.
+  DetectorTransition fault{"s1",        "site-1", "zone-1", "sensor_fault",         true,
+                           "flat_line", "ph",     "flat",   AlertPriority::kMedium, 300,
+                           305};
+  f.m.OnDetectorTransition(fault);
+  f.m.OnThresholdTransition(Chlorine("s1", Level::kCriticalLow, Level::kWarnLow, 0.15, 310));
+  EXPECT_NE(f.rec.events.back().alert.suppressed_by.find("(sensor_fault)"), std::string::npos);
+}
+
 // A store that refuses writes while `failing` is set: the manager's retry and its promise that
 // nothing is lost. (A stand-in for a full disk, which SQLite reports the same way.)
 class FlakyStore final : public AlertStore {
@@ -369,6 +506,13 @@ class FlakyStore final : public AlertStore {
   Result<std::optional<Alert>> Get(std::uint64_t id) const override { return inner_->Get(id); }
   Result<std::vector<AlertHistoryEntry>> History(std::uint64_t id) const override {
     return inner_->History(id);
+  }
+  Status PutSilence(const Silence& s) override { return inner_->PutSilence(s); }
+  Result<std::vector<Silence>> ListSilences(std::size_t limit) const override {
+    return inner_->ListSilences(limit);
+  }
+  Result<std::vector<Silence>> LoadSilences(std::int64_t now, std::uint64_t* max) const override {
+    return inner_->LoadSilences(now, max);
   }
   std::atomic<bool> failing{false};
 
