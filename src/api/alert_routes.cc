@@ -296,7 +296,8 @@ HttpResponse HandleSilenceRoute(AlertManager& alerts, const HttpRequest& req, st
       if (!parsed.ok()) return FromStatus(parsed.status());
       auto made = alerts.CreateSilence(std::move(parsed).value());
       if (!made.ok()) return FromStatus(made.status());
-      return SilenceJson(*made, now_ns, 201);
+      // As of its creation (our `now_ns` was read before the manager's).
+      return SilenceJson(*made, std::max(now_ns, made->created_at_ns), 201);
     }
     if (!read) return ApiError(405, fmt::format("{} is not allowed on {}", req.method, req.path));
     const std::string* state = req.Query("state");
@@ -334,7 +335,7 @@ HttpResponse HandleSilenceRoute(AlertManager& alerts, const HttpRequest& req, st
     const std::string* by = req.Query("by");
     auto ended = alerts.ExpireSilence(*id, by != nullptr ? *by : "");
     if (!ended.ok()) return FromStatus(ended.status());
-    return SilenceJson(*ended, now_ns);
+    return SilenceJson(*ended, std::max(now_ns, ended->ends_at_ns));  // as of its end
   }
   if (!read) return ApiError(405, fmt::format("{} is not allowed on {}", req.method, req.path));
   auto got = alerts.GetSilence(*id);
