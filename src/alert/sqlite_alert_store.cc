@@ -222,19 +222,17 @@ class SqliteAlertStore final : public AlertStore {
     return SqliteStatus(db(), rc, "alert store", fmt::format("{}: {}", path_, context));
   }
   Status Exec(SqliteRun& r, std::string_view context) const {
-    int rc;
-    while ((rc = r.Step()) == SQLITE_ROW) {
-    }
+    const int rc = SqliteStepAll(r);
     return rc == SQLITE_DONE ? Status::Ok() : Error(rc, context);
   }
   Status ExecSql(const char* sql, std::string_view context) const {
     int rc = sqlite3_exec(db(), sql, nullptr, nullptr, nullptr);
     return rc == SQLITE_OK ? Status::Ok() : Error(rc, context);
   }
-  // Reads every row of a statement over kSilenceColumns into `out`. REQUIRES: mu_ held.
-  Status ReadSilences(SqliteRun& r, std::vector<Silence>& out) const;
-  // Reads every row of a statement over kColumns into `out`. REQUIRES: mu_ held.
-  Status ReadAlerts(SqliteRun& r, std::vector<Alert>& out) const;
+  // Reads every row of a statement into `out` with `read_row` (ReadAlert over kColumns,
+  // ReadSilence over kSilenceColumns). REQUIRES: mu_ held.
+  template <typename Row, typename ReadRow>
+  Status ReadRows(SqliteRun& r, ReadRow read_row, std::vector<Row>& out) const;
   // REQUIRES: mu_ held.
   template <typename Body>
   Status InTransaction(Body&& body);
@@ -243,29 +241,14 @@ class SqliteAlertStore final : public AlertStore {
   const std::string path_;
   mutable std::mutex mu_;
   SqliteHandle db_;  // GUARDED_BY(mu_), as is every statement below
-  SqliteStmt begin_, commit_, rollback_;
+  SqliteTransactions transactions_;
   SqliteStmt upsert_alert_, insert_history_, get_alert_, history_, live_, max_id_;
   SqliteStmt upsert_silence_, list_silences_, live_silences_, max_silence_id_;
 };
 
 template <typename Body>
 Status SqliteAlertStore::InTransaction(Body&& body) {
-  {
-    SqliteRun r(begin_);
-    if (Status s = Exec(r, "BEGIN"); !s.ok()) return s;
-  }
-  Status s = body();
-  if (s.ok()) {
-    SqliteRun r(commit_);
-    s = Exec(r, "COMMIT");
-  }
-  if (!s.ok() && sqlite3_get_autocommit(db()) == 0) {
-    SqliteRun r(rollback_);
-    if (Status rs = Exec(r, "ROLLBACK"); !rs.ok()) {
-      spdlog::error("alert store {}: rollback failed: {}", path_, rs.message());
-    }
-  }
-  return s;
+  return transactions_.Run(db(), "alert store", std::forward<Body>(body));
 }
 
 Status SqliteAlertStore::Init() {
@@ -274,11 +257,7 @@ Status SqliteAlertStore::Init() {
   if (!opened.ok()) return opened.status();
   db_ = std::move(opened).value();
   if (Status s = ExecSql("PRAGMA foreign_keys = ON", "PRAGMA foreign_keys"); !s.ok()) return s;
-  for (auto [stmt, sql] : {std::pair<SqliteStmt*, const char*>{&begin_, "BEGIN IMMEDIATE"},
-                           {&commit_, "COMMIT"},
-                           {&rollback_, "ROLLBACK"}}) {
-    if (Status s = stmt->Prepare(db(), sql); !s.ok()) return s;
-  }
+  if (Status s = transactions_.Prepare(db()); !s.ok()) return s;
   if (Status s = InTransaction([&] { return CreateOrCheckSchema(); }); !s.ok()) return s;
 
   std::string placeholders;
@@ -390,14 +369,15 @@ Status SqliteAlertStore::CreateOrCheckSchema() {
   return Status::Ok();
 }
 
-Status SqliteAlertStore::ReadAlerts(SqliteRun& r, std::vector<Alert>& out) const {
+template <typename Row, typename ReadRow>
+Status SqliteAlertStore::ReadRows(SqliteRun& r, ReadRow read_row, std::vector<Row>& out) const {
   int rc;
   while ((rc = r.Step()) == SQLITE_ROW) {
-    Alert a;
-    if (Status s = ReadAlert(r, a); !s.ok()) return s;
-    out.push_back(std::move(a));
+    Row row;
+    if (Status s = read_row(r, row); !s.ok()) return s;
+    out.push_back(std::move(row));
   }
-  return rc == SQLITE_DONE ? Status::Ok() : Error(rc, "reading alerts");
+  return rc == SQLITE_DONE ? Status::Ok() : Error(rc, "reading rows");
 }
 
 Result<LiveAlerts> SqliteAlertStore::LoadLive(std::int64_t resolved_since_ns) const {
@@ -406,7 +386,7 @@ Result<LiveAlerts> SqliteAlertStore::LoadLive(std::int64_t resolved_since_ns) co
   {
     SqliteRun r(live_);
     r.Int(1, resolved_since_ns);
-    if (Status s = ReadAlerts(r, live.alerts); !s.ok()) return s;
+    if (Status s = ReadRows(r, ReadAlert, live.alerts); !s.ok()) return s;
   }
   SqliteRun r(max_id_);
   if (int rc = r.Step(); rc != SQLITE_ROW) return Error(rc, "reading the highest id");
@@ -472,7 +452,7 @@ Result<std::vector<Alert>> SqliteAlertStore::List(const AlertQuery& q) const {
   if (!q.sensor.empty()) r.Text(8, q.sensor);
   r.Int(9, static_cast<std::int64_t>(q.limit));
   std::vector<Alert> out;
-  if (Status s = ReadAlerts(r, out); !s.ok()) return s;
+  if (Status s = ReadRows(r, ReadAlert, out); !s.ok()) return s;
   return out;
 }
 
@@ -481,7 +461,7 @@ Result<std::optional<Alert>> SqliteAlertStore::Get(std::uint64_t id) const {
   SqliteRun r(get_alert_);
   r.Int(1, static_cast<std::int64_t>(id));
   std::vector<Alert> out;
-  if (Status s = ReadAlerts(r, out); !s.ok()) return s;
+  if (Status s = ReadRows(r, ReadAlert, out); !s.ok()) return s;
   if (out.empty()) return std::optional<Alert>();
   return std::optional<Alert>(std::move(out.front()));
 }
@@ -523,22 +503,12 @@ Status SqliteAlertStore::PutSilence(const Silence& x) {
   return Exec(r, fmt::format("writing silence {}", x.id));
 }
 
-Status SqliteAlertStore::ReadSilences(SqliteRun& r, std::vector<Silence>& out) const {
-  int rc;
-  while ((rc = r.Step()) == SQLITE_ROW) {
-    Silence s;
-    if (Status st = ReadSilence(r, s); !st.ok()) return st;
-    out.push_back(std::move(s));
-  }
-  return rc == SQLITE_DONE ? Status::Ok() : Error(rc, "reading silences");
-}
-
 Result<std::vector<Silence>> SqliteAlertStore::ListSilences(std::size_t limit) const {
   std::lock_guard lock(mu_);
   SqliteRun r(list_silences_);
   r.Int(1, static_cast<std::int64_t>(limit));
   std::vector<Silence> out;
-  if (Status s = ReadSilences(r, out); !s.ok()) return s;
+  if (Status s = ReadRows(r, ReadSilence, out); !s.ok()) return s;
   return out;
 }
 
@@ -549,7 +519,7 @@ Result<std::vector<Silence>> SqliteAlertStore::LoadSilences(std::int64_t now_ns,
   {
     SqliteRun r(live_silences_);
     r.Int(1, now_ns);
-    if (Status s = ReadSilences(r, out); !s.ok()) return s;
+    if (Status s = ReadRows(r, ReadSilence, out); !s.ok()) return s;
   }
   SqliteRun r(max_silence_id_);
   if (int rc = r.Step(); rc != SQLITE_ROW) return Error(rc, "reading the highest silence id");

@@ -147,6 +147,58 @@ def test_hold_reopen_filters_and_pages(binary):
         s.cleanup()
 
 
+def test_silences_over_http_survive_kill9(binary):
+    s = aqw.Server(binary).start()
+    ws = None
+    try:
+        status, body = post(s, "/api/v1/silences", {
+            "matchers": {"sensor": "cal-1"}, "duration": "2h", "by": "alice",
+            "comment": "probe calibration"})
+        assert status == 201, body
+        silence = body["silence"]
+        assert silence["state"] == "active" and silence["matchers"] == {"sensor": "cal-1"}
+        # Bad silences name the field and create nothing.
+        for doc, field in [({"duration": "2h", "by": "a", "comment": "c"}, "matchers"),
+                           ({"matchers": {"sensr": "x"}, "duration": "2h", "by": "a",
+                             "comment": "c"}, "sensr"),
+                           ({"matchers": {"kind": "nope"}, "duration": "2h", "by": "a",
+                             "comment": "c"}, "matchers.kind"),
+                           ({"matchers": {"sensor": "x"}, "by": "a", "comment": "c"}, "duration"),
+                           ({"matchers": {"sensor": "x"}, "duration": "2h", "by": "a"},
+                            "comment")]:
+            status, body = post(s, "/api/v1/silences", doc)
+            assert status == 400 and field in body["error"], (doc, body)
+        assert len(s.get_json("/api/v1/silences")["silences"]) == 1
+
+        ws = aqw.WebSocket(s.http_port, "/api/v1/stream?values=false")
+        time.sleep(0.2)
+        chlorine(s, "cal-1", 0.05)  # silenced
+        chlorine(s, "cal-2", 0.05)  # same site and zone, not silenced
+        pushed = ws.wait_for(lambda m: m["type"] == "alert")
+        assert pushed["alert"]["sensor"] == "cal-2", pushed
+        silenced = open_alert_of(s, "cal-1")
+        assert silenced["suppressed_by"] == "silence %d" % silence["id"], silenced
+        assert s.metric("aquawatch_ws_alerts_suppressed_total") >= 1
+
+        s.kill9()
+        ws.close()
+        ws = None
+        s.start()
+        assert s.get_json("/api/v1/silences?state=active")["silences"][0]["id"] == silence["id"]
+        status, _, data = s.request("DELETE", "/api/v1/silences/%d?by=bob" % silence["id"])
+        assert status == 200, data
+        assert json.loads(data)["silence"]["state"] == "expired"
+        status, _, _ = s.request("DELETE", "/api/v1/silences/%d?by=bob" % silence["id"])
+        assert status == 409
+        assert open_alert_of(s, "cal-1")["suppressed_by"] is None
+        s.stop()
+    finally:
+        if ws:
+            ws.close()
+        s.cleanup()
+
+
 if __name__ == "__main__":
     aqw.run([test_acknowledge_comment_and_a_kill9_keep_the_history,
-             test_hold_reopen_filters_and_pages])
+             test_hold_reopen_filters_and_pages,
+             test_silences_over_http_survive_kill9])

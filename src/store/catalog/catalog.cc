@@ -265,9 +265,7 @@ class CatalogImpl final : public Catalog {
   }
   // Runs a statement that returns no rows, or whose rows are not wanted.
   Status Exec(Run& r, std::string_view context) const {
-    int rc;
-    while ((rc = r.Step()) == SQLITE_ROW) {
-    }
+    const int rc = SqliteStepAll(r);
     return rc == SQLITE_DONE ? Status::Ok() : Error(rc, context);
   }
   Status ExecSql(const char* sql, std::string_view context) const {
@@ -290,7 +288,7 @@ class CatalogImpl final : public Catalog {
   mutable std::mutex mu_;
   // Declared before the statements so that it is closed after they are finalized.
   SqliteHandle db_;  // GUARDED_BY(mu_), as is every statement below
-  Stmt begin_, commit_, rollback_;
+  SqliteTransactions transactions_;
   Stmt upsert_site_, upsert_zone_, upsert_sighted_sensor_;
   Stmt select_sensor_, list_sensors_;
   Stmt profile_exists_, list_profiles_;
@@ -300,23 +298,7 @@ class CatalogImpl final : public Catalog {
 
 template <typename Body>
 Status CatalogImpl::InTransaction(Body&& body) const {
-  {
-    Run r(begin_);
-    if (Status s = Exec(r, "BEGIN"); !s.ok()) return s;
-  }
-  Status s = body();
-  if (s.ok()) {
-    Run r(commit_);
-    s = Exec(r, "COMMIT");
-  }
-  // After a failed COMMIT the transaction may or may not still be open.
-  if (!s.ok() && sqlite3_get_autocommit(db()) == 0) {
-    Run r(rollback_);
-    if (Status rs = Exec(r, "ROLLBACK"); !rs.ok()) {
-      spdlog::error("catalog {}: rollback failed: {}", path_, rs.message());
-    }
-  }
-  return s;
+  return transactions_.Run(db(), "catalog", std::forward<Body>(body));
 }
 
 Status CatalogImpl::Init() {
@@ -345,13 +327,7 @@ Status CatalogImpl::Init() {
     }
   }
 
-  // BEGIN IMMEDIATE takes the write lock at once, so a transaction never fails halfway on a
-  // lock another process took after its reads.
-  for (auto [stmt, sql] : {std::pair<Stmt*, const char*>{&begin_, "BEGIN IMMEDIATE"},
-                           {&commit_, "COMMIT"},
-                           {&rollback_, "ROLLBACK"}}) {
-    if (Status s = stmt->Prepare(db(), sql); !s.ok()) return s;
-  }
+  if (Status s = transactions_.Prepare(db()); !s.ok()) return s;
   if (Status s = InTransaction([&] { return CreateOrCheckSchema(); }); !s.ok()) return s;
   return PrepareStatements();
 }

@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_db.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace aquawatch {
 
@@ -37,6 +38,28 @@ Status SqliteStmt::Prepare(sqlite3* db, std::string_view sql) {
                               SQLITE_PREPARE_PERSISTENT, &s_, nullptr);
   if (rc != SQLITE_OK) return SqliteStatus(db, rc, "sqlite", fmt::format("prepare \"{}\"", sql));
   return Status::Ok();
+}
+
+Status SqliteTransactions::Prepare(sqlite3* db) {
+  for (auto [stmt, sql] : {std::pair<SqliteStmt*, const char*>{&begin_, "BEGIN IMMEDIATE"},
+                           {&commit_, "COMMIT"},
+                           {&rollback_, "ROLLBACK"}}) {
+    if (Status s = stmt->Prepare(db, sql); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status SqliteTransactions::Step(sqlite3* db, const SqliteStmt& stmt, std::string_view subsystem,
+                                std::string_view what) {
+  SqliteRun r(stmt);
+  const int rc = SqliteStepAll(r);
+  return rc == SQLITE_DONE ? Status::Ok() : SqliteStatus(db, rc, subsystem, what);
+}
+
+void SqliteTransactions::RollBack(sqlite3* db, std::string_view subsystem) const {
+  if (Status s = Step(db, rollback_, subsystem, "ROLLBACK"); !s.ok()) {
+    spdlog::error("{}: rollback failed: {}", subsystem, s.message());
+  }
 }
 
 Result<SqliteHandle> OpenSqlite(const std::string& path, const SqliteOpenOptions& options) {

@@ -113,4 +113,38 @@ class SqliteRun {
   sqlite3_stmt* s_;
 };
 
+// Steps `r` to its end, ignoring rows: SQLITE_DONE, or the code of the step that failed.
+inline int SqliteStepAll(SqliteRun& r) {
+  int rc;
+  while ((rc = r.Step()) == SQLITE_ROW) {
+  }
+  return rc;
+}
+
+// BEGIN IMMEDIATE ... COMMIT around a body, rolled back when the body or the commit fails.
+// BEGIN IMMEDIATE takes the write lock at once, so a transaction never fails halfway on a lock
+// another process took after its reads. Prepared once per connection; same thread rules as it.
+class SqliteTransactions {
+ public:
+  Status Prepare(sqlite3* db);
+
+  // `body` returns a Status. Errors start with `subsystem`; a failed rollback is logged.
+  template <typename Body>
+  Status Run(sqlite3* db, std::string_view subsystem, Body&& body) const {
+    if (Status s = Step(db, begin_, subsystem, "BEGIN"); !s.ok()) return s;
+    Status s = body();
+    if (s.ok()) s = Step(db, commit_, subsystem, "COMMIT");
+    // After a failed COMMIT the transaction may or may not still be open.
+    if (!s.ok() && sqlite3_get_autocommit(db) == 0) RollBack(db, subsystem);
+    return s;
+  }
+
+ private:
+  static Status Step(sqlite3* db, const SqliteStmt& stmt, std::string_view subsystem,
+                     std::string_view what);
+  void RollBack(sqlite3* db, std::string_view subsystem) const;
+
+  SqliteStmt begin_, commit_, rollback_;
+};
+
 }  // namespace aquawatch

@@ -9,6 +9,7 @@
 
 #include "alert/alert_manager.h"
 #include "alert/sqlite_alert_store.h"
+#include "testing/alert_recorder.h"
 #include "testing/temp_dir.h"
 
 namespace aquawatch {
@@ -27,11 +28,7 @@ class ManualClock final : public Clock {
   std::atomic<std::int64_t> now_{kStart};
 };
 
-class Recorder : public AlertListener {
- public:
-  void OnAlertEvent(const AlertEvent& e) override { events.push_back(e); }
-  std::vector<AlertEvent> events;
-};
+using Recorder = testing::AlertRecorder;
 
 ThresholdTransition Chlorine(std::string_view sensor, Level from, Level to, double value,
                              std::int64_t time) {

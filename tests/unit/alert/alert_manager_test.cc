@@ -3,15 +3,12 @@
 #include <optional>
 
 #include "alert/alert_manager.h"
+#include "testing/alert_recorder.h"
 
 namespace aquawatch {
 namespace {
 
-class Recorder : public AlertListener {
- public:
-  void OnAlertEvent(const AlertEvent& e) override { events.push_back(e); }
-  std::vector<AlertEvent> events;
-};
+using Recorder = testing::AlertRecorder;
 
 ThresholdTransition T(std::string_view sensor, Level from, Level to, double value,
                       std::int64_t time) {
