@@ -141,8 +141,11 @@ TEST(Checkpoint, TheLogStaysBoundedAndRestartReplaysOnlyItsTail) {
       std::vector<Row> rows;
       for (int s = 0; s < 10; ++s) rows.push_back({"s" + std::to_string(s), i * 1000, 0.8});
       ASSERT_TRUE(SubmitAndWait(*p, Batch(rows)).ok());
-      // Segments: at most those written since the last checkpoint, plus the open one.
-      ASSERT_LE(CountFiles(f.wal(), ".log"), 8) << "after batch " << i;
+      // Segments: those since the last published checkpoint (16 KiB = 4 segments), another
+      // checkpoint's worth written while the next one is captured and written off the shard
+      // thread, and the open one. (8 held on an idle machine; a loaded CI machine reached 9 when
+      // the background write lagged. Without checkpoints every segment would stay.)
+      ASSERT_LE(CountFiles(f.wal(), ".log"), 9) << "after batch " << i;
     }
     EXPECT_EQ(CountFiles(f.wal(), ".ckpt"), 1);
     p->Stop();
