@@ -40,20 +40,52 @@ CONF
     chmod 777 "$dir"
     mosquitto -c "$dir/mosquitto.conf" -d
     wait_port "$mqtt_port" mosquitto
+
+    # SMTP: Debian's aiosmtpd (Debian's python3, not another one on PATH), delivering into a
+    # maildir the tests read.
+    smtp_port=$(free_port)
+    mkdir -p "$dir/maildir/tmp" "$dir/maildir/new" "$dir/maildir/cur"
+    /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox \
+      "$dir/maildir" > "$dir/smtp.log" 2>&1 &
+    echo $! > "$dir/smtp.pid"
+    wait_port "$smtp_port" aiosmtpd
+
+    # Prometheus Alertmanager (Debian's), one node: no cluster port, a receiver that sends
+    # nothing; tests read what it holds through its v2 API.
+    am_port=$(free_port)
+    mkdir -p "$dir/alertmanager"
+    cat > "$dir/alertmanager.yml" <<CONF
+route:
+  receiver: tests
+receivers:
+  - name: tests
+CONF
+    prometheus-alertmanager --config.file="$dir/alertmanager.yml" \
+      --storage.path="$dir/alertmanager" --web.listen-address="127.0.0.1:$am_port" \
+      --cluster.listen-address="" > "$dir/alertmanager.log" 2>&1 &
+    echo $! > "$dir/alertmanager.pid"
+    wait_port "$am_port" alertmanager
+
     {
       echo "AQUAWATCH_TEST_SERVICES_DIR=$dir"
       echo "AQUAWATCH_TEST_MQTT_PORT=$mqtt_port"
+      echo "AQUAWATCH_TEST_SMTP_PORT=$smtp_port"
+      echo "AQUAWATCH_TEST_MAILDIR=$dir/maildir"
+      echo "AQUAWATCH_TEST_ALERTMANAGER_PORT=$am_port"
     } > "$env_file"
-    echo "test-services: mosquitto on 127.0.0.1:$mqtt_port (files in $dir)"
+    echo "test-services: mosquitto on 127.0.0.1:$mqtt_port, aiosmtpd on $smtp_port," \
+      "alertmanager on $am_port (files in $dir)"
     ;;
   stop)
     [[ -f "$env_file" ]] || exit 0
     # shellcheck disable=SC1090
     source "$env_file"
     dir=${AQUAWATCH_TEST_SERVICES_DIR:-}
-    if [[ -n "$dir" && -f "$dir/mosquitto.pid" ]]; then
-      kill "$(cat "$dir/mosquitto.pid")" 2>/dev/null || true
-    fi
+    for pid_file in mosquitto.pid smtp.pid alertmanager.pid; do
+      if [[ -n "$dir" && -f "$dir/$pid_file" ]]; then
+        kill "$(cat "$dir/$pid_file")" 2>/dev/null || true
+      fi
+    done
     [[ -n "$dir" ]] && rm -rf "$dir"
     rm -f "$env_file"
     echo "test-services: stopped"

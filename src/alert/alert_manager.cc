@@ -604,6 +604,21 @@ Result<std::optional<Alert>> AlertManager::Get(std::uint64_t id) {
   return std::optional<Alert>(std::move(one.front()));
 }
 
+std::optional<Alert> AlertManager::Current(std::uint64_t id) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = live_.find(id);
+    if (it != live_.end()) {
+      Alert a = it->second;
+      a.suppressed_by = a.resolved() ? std::string() : SuppressionOf(a, clock_.NowNs());
+      return a;
+    }
+  }
+  auto got = Get(id);
+  if (!got.ok()) return std::nullopt;
+  return std::move(got).value();
+}
+
 namespace {
 
 Status CheckPerson(std::string_view field, std::string_view value, std::size_t max) {

@@ -154,6 +154,9 @@ class AlertManager {
   Result<std::vector<Alert>> Query(const AlertQuery& query);
   Result<std::optional<Alert>> Get(std::uint64_t id);
   Result<std::vector<AlertHistoryEntry>> History(std::uint64_t id);
+  // The alert as it is now, with its suppression as of now: from memory while it is live, else
+  // from the store. nullopt when unknown or unreadable. For the Notifier.
+  std::optional<Alert> Current(std::uint64_t id);
 
   // A shorthand for tests and tools: newest first; kOpen means unresolved. Empty on a store
   // error (which it logs).

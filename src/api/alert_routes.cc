@@ -21,21 +21,6 @@ constexpr std::size_t kMaxLimit = 10000;
 constexpr std::string_view kListParameters[] = {"state",  "priority", "kind", "zone",  "site",
                                                 "sensor", "from",     "to",   "limit", "cursor"};
 
-HttpResponse Json(std::string body) {
-  HttpResponse r;
-  r.body = std::move(body);
-  return r;
-}
-
-HttpResponse FromStatus(const Status& s) { return ApiError(HttpStatusFor(s), s.message()); }
-
-std::optional<std::uint64_t> ParseId(std::string_view text) {
-  std::uint64_t id = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || end != text.data() + text.size() || id == 0) return std::nullopt;
-  return id;
-}
-
 // state=open,acknowledged | unresolved | resolved | all
 Status ParseStates(std::string_view text, std::vector<AlertState>& out) {
   while (!text.empty()) {
@@ -73,7 +58,7 @@ HttpResponse List(AlertManager& alerts, const HttpRequest& req) {
   }
   AlertQuery q;
   if (const std::string* state = req.Query("state")) {
-    if (Status s = ParseStates(*state, q.states); !s.ok()) return FromStatus(s);
+    if (Status s = ParseStates(*state, q.states); !s.ok()) return ErrorResponse(s);
   }
   if (const std::string* priority = req.Query("priority")) {
     q.priority = ParsePriority(*priority);
@@ -101,7 +86,7 @@ HttpResponse List(AlertManager& alerts, const HttpRequest& req) {
     return ApiError(400, error);
   }
   if (const std::string* cursor = req.Query("cursor")) {
-    auto id = ParseId(*cursor);
+    auto id = ParseApiId(*cursor);
     if (!id) {
       return ApiError(400, fmt::format("query parameter \"cursor\": {} is not a cursor this "
                                        "server gave (next_cursor of an earlier page)",
@@ -110,7 +95,7 @@ HttpResponse List(AlertManager& alerts, const HttpRequest& req) {
     q.before_id = *id;
   }
   auto list = alerts.Query(q);
-  if (!list.ok()) return FromStatus(list.status());
+  if (!list.ok()) return ErrorResponse(list.status());
   std::string body = R"({"alerts":[)";
   for (std::size_t i = 0; i < list->size(); ++i) {
     if (i > 0) body += ",";
@@ -126,21 +111,21 @@ HttpResponse List(AlertManager& alerts, const HttpRequest& req) {
     body += "null";
   }
   body += "}";
-  return Json(std::move(body));
+  return JsonResponse(std::move(body));
 }
 
 HttpResponse GetOne(AlertManager& alerts, std::uint64_t id) {
   auto alert = alerts.Get(id);
-  if (!alert.ok()) return FromStatus(alert.status());
+  if (!alert.ok()) return ErrorResponse(alert.status());
   if (!alert->has_value()) return ApiError(404, fmt::format("no alert {}", id));
   auto history = alerts.History(id);
-  if (!history.ok()) return FromStatus(history.status());
+  if (!history.ok()) return ErrorResponse(history.status());
   std::string body = R"({"alert":)";
   AppendAlertJson(body, **alert);
   AppendJsonKey(body, "history");
   AppendAlertHistoryJson(body, *history);
   body += "}";
-  return Json(std::move(body));
+  return JsonResponse(std::move(body));
 }
 
 struct ActionBody {
@@ -176,7 +161,7 @@ Result<ActionBody> ParseActionBody(std::string_view text) {
 HttpResponse Act(AlertManager& alerts, std::uint64_t id, std::string_view action,
                  const HttpRequest& req) {
   auto body = ParseActionBody(req.body);
-  if (!body.ok()) return FromStatus(body.status());
+  if (!body.ok()) return ErrorResponse(body.status());
   Result<Alert> done = Status::Internal("unreachable");
   if (action == "ack") {
     done = alerts.Acknowledge(id, body->by, body->comment);
@@ -185,11 +170,11 @@ HttpResponse Act(AlertManager& alerts, std::uint64_t id, std::string_view action
   } else {
     done = alerts.Comment(id, body->by, body->comment);
   }
-  if (!done.ok()) return FromStatus(done.status());
+  if (!done.ok()) return ErrorResponse(done.status());
   std::string out = R"({"alert":)";
   AppendAlertJson(out, *done);
   out += "}";
-  return Json(std::move(out));
+  return JsonResponse(std::move(out));
 }
 
 Result<Silence> ParseSilenceBody(std::string_view text, std::int64_t now_ns) {
@@ -280,7 +265,7 @@ HttpResponse SilenceJson(const Silence& s, std::int64_t now_ns, int status = 200
   std::string body = R"({"silence":)";
   AppendSilenceJson(body, s, now_ns);
   body += "}";
-  HttpResponse r = Json(std::move(body));
+  HttpResponse r = JsonResponse(std::move(body));
   r.status = status;
   return r;
 }
@@ -293,9 +278,9 @@ HttpResponse HandleSilenceRoute(AlertManager& alerts, const HttpRequest& req, st
   if (rest.empty()) {
     if (req.method == "POST") {
       auto parsed = ParseSilenceBody(req.body, now_ns);
-      if (!parsed.ok()) return FromStatus(parsed.status());
+      if (!parsed.ok()) return ErrorResponse(parsed.status());
       auto made = alerts.CreateSilence(std::move(parsed).value());
-      if (!made.ok()) return FromStatus(made.status());
+      if (!made.ok()) return ErrorResponse(made.status());
       // As of its creation (our `now_ns` was read before the manager's).
       return SilenceJson(*made, std::max(now_ns, made->created_at_ns), 201);
     }
@@ -312,7 +297,7 @@ HttpResponse HandleSilenceRoute(AlertManager& alerts, const HttpRequest& req, st
       return ApiError(400, error);
     }
     auto list = alerts.ListSilences(state != nullptr ? kMaxLimit : limit);
-    if (!list.ok()) return FromStatus(list.status());
+    if (!list.ok()) return ErrorResponse(list.status());
     std::string body = R"({"silences":[)";
     std::size_t n = 0;
     for (const Silence& s : *list) {
@@ -322,24 +307,24 @@ HttpResponse HandleSilenceRoute(AlertManager& alerts, const HttpRequest& req, st
       AppendSilenceJson(body, s, now_ns);
     }
     body += "]}";
-    return Json(std::move(body));
+    return JsonResponse(std::move(body));
   }
   if (rest.front() != '/') {
     return ApiError(404, fmt::format("no route for {}", QuoteClientText(req.path)));
   }
-  auto id = ParseId(rest.substr(1));
+  auto id = ParseApiId(rest.substr(1));
   if (!id) {
     return ApiError(404, fmt::format("{} is not a silence id", QuoteClientText(rest.substr(1))));
   }
   if (req.method == "DELETE") {
     const std::string* by = req.Query("by");
     auto ended = alerts.ExpireSilence(*id, by != nullptr ? *by : "");
-    if (!ended.ok()) return FromStatus(ended.status());
+    if (!ended.ok()) return ErrorResponse(ended.status());
     return SilenceJson(*ended, std::max(now_ns, ended->ends_at_ns));  // as of its end
   }
   if (!read) return ApiError(405, fmt::format("{} is not allowed on {}", req.method, req.path));
   auto got = alerts.GetSilence(*id);
-  if (!got.ok()) return FromStatus(got.status());
+  if (!got.ok()) return ErrorResponse(got.status());
   if (!got->has_value()) return ApiError(404, fmt::format("no silence {}", *id));
   return SilenceJson(**got, now_ns);
 }
@@ -363,7 +348,7 @@ HttpResponse HandleAlertRoute(AlertManager& alerts, const HttpRequest& req) {
     return ApiError(404, fmt::format("no route for {} {} (actions: ack, resolve, comment)",
                                      req.method, QuoteClientText(req.path)));
   }
-  auto id = ParseId(id_text);
+  auto id = ParseApiId(id_text);
   if (!id) return ApiError(404, fmt::format("{} is not an alert id", QuoteClientText(id_text)));
   if (action.empty()) {
     if (!read) return ApiError(405, fmt::format("{} is not allowed on {}", req.method, req.path));

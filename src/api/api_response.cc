@@ -17,6 +17,21 @@ HttpResponse ApiError(int status, std::string_view message) {
   return r;
 }
 
+HttpResponse JsonResponse(std::string body) {
+  HttpResponse r;
+  r.body = std::move(body);
+  return r;
+}
+
+HttpResponse ErrorResponse(const Status& s) { return ApiError(HttpStatusFor(s), s.message()); }
+
+std::optional<std::uint64_t> ParseApiId(std::string_view text) {
+  std::uint64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id == 0) return std::nullopt;
+  return id;
+}
+
 int HttpStatusFor(const Status& s) {
   switch (s.code()) {
     case StatusCode::kOk:

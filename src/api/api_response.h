@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -13,6 +15,12 @@ namespace aquawatch {
 
 // {"error": message} with `status`.
 HttpResponse ApiError(int status, std::string_view message);
+// A 200 response with a JSON body.
+HttpResponse JsonResponse(std::string body);
+// ApiError with the HTTP status for `s` (REQUIRES: not OK).
+HttpResponse ErrorResponse(const Status& s);
+// An id in a path or cursor: a positive decimal integer, nothing else.
+std::optional<std::uint64_t> ParseApiId(std::string_view text);
 
 // The HTTP status for a non-OK Status: 400 InvalidArgument, 404 NotFound, 409 Conflict,
 // 503 Unavailable, 500 otherwise.

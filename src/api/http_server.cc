@@ -27,14 +27,65 @@ constexpr std::size_t kMaxQueuedAlertsPerClient = 100000;
 
 class StreamHubImpl;
 
+// What one client subscribed to (query parameters of the upgrade request): alerts of a zone, a
+// site, a sensor, some priorities; live values of a sensor, or none.
+struct StreamFilter {
+  bool values = true;
+  std::string zone, site, sensor;  // "" = any
+  unsigned priorities = 0b111;     // bit per AlertPriority
+
+  bool Admits(const Alert& a) const {
+    return (zone.empty() || zone == a.zone) && (site.empty() || site == a.site) &&
+           (sensor.empty() || sensor == a.sensor) &&
+           (priorities & (1u << static_cast<unsigned>(a.priority))) != 0;
+  }
+  bool AdmitsValueOf(std::string_view s) const { return values && (sensor.empty() || sensor == s); }
+
+  // From ?values=&zone=&site=&sensor=&priority=high,medium; an error names the parameter.
+  static Result<StreamFilter> Parse(const HttpRequest& probe) {
+    StreamFilter f;
+    for (const auto& [key, value] : probe.query) {
+      if (key == "values") {
+        f.values = value != "false" && value != "0";
+      } else if (key == "zone") {
+        f.zone = value;
+      } else if (key == "site") {
+        f.site = value;
+      } else if (key == "sensor") {
+        f.sensor = value;
+      } else if (key == "priority") {
+        f.priorities = 0;
+        for (std::string_view rest = value; !rest.empty();) {
+          const std::size_t comma = rest.find(',');
+          const std::string_view name = rest.substr(0, comma);
+          rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+          auto p = ParsePriority(name);
+          if (!p) {
+            return Status::InvalidArgument(
+                fmt::format("query parameter \"priority\": {} is not high, medium or low",
+                            QuoteClientText(name)));
+          }
+          f.priorities |= 1u << static_cast<unsigned>(*p);
+        }
+      } else {
+        return Status::InvalidArgument(
+            fmt::format("unknown query parameter {} (known: values, zone, site, sensor, priority)",
+                        QuoteClientText(key)));
+      }
+    }
+    return f;
+  }
+};
+
 // One WebSocket client of /api/v1/stream.
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket&& socket, StreamHubImpl& hub, bool wants_values)
-      : ws_(std::move(socket)), hub_(hub), wants_values_(wants_values) {}
+  WsSession(tcp::socket&& socket, StreamHubImpl& hub, StreamFilter filter)
+      : ws_(std::move(socket)), hub_(hub), filter_(std::move(filter)) {}
 
   void Accept(http::request<http::string_body> req);
-  bool wants_values() const { return wants_values_; }
+  bool wants_values() const { return filter_.values; }
+  const StreamFilter& filter() const { return filter_; }
 
   // Queues a message; `alert` messages get the high-priority lane. Any thread.
   void Enqueue(std::shared_ptr<const std::string> text, bool alert, std::int64_t received_ns);
@@ -50,7 +101,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   websocket::stream<beast::tcp_stream> ws_;
   StreamHubImpl& hub_;
-  const bool wants_values_;
+  const StreamFilter filter_;
   beast::flat_buffer read_buffer_;
   // Touched only on the session's strand.
   std::deque<Message> alerts_, values_;
@@ -127,7 +178,9 @@ class StreamHubImpl final : public StreamHub {
     // The closing brace and pushed_ns are added when the message is written.
     auto shared = std::make_shared<const std::string>(std::move(text));
     std::lock_guard lock(mu_);
-    for (const auto& s : sessions_) s->Enqueue(shared, /*alert=*/true, a.received_ns);
+    for (const auto& s : sessions_) {
+      if (s->filter().Admits(a)) s->Enqueue(shared, /*alert=*/true, a.received_ns);
+    }
   }
 
   bool WantsLiveValues() const override { return value_sessions_.load() > 0; }
@@ -152,7 +205,7 @@ class StreamHubImpl final : public StreamHub {
     auto shared = std::make_shared<const std::string>(std::move(text));
     std::lock_guard lock(mu_);
     for (const auto& s : sessions_) {
-      if (s->wants_values()) s->Enqueue(shared, /*alert=*/false, 0);
+      if (s->filter().AdmitsValueOf(v.sensor)) s->Enqueue(shared, /*alert=*/false, 0);
     }
   }
 
@@ -331,10 +384,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (probe.path != "/api/v1/stream") {
         return WriteSimple(404, R"({"error":"no WebSocket endpoint at this path"})", false);
       }
-      const std::string* values = probe.Query("values");
-      bool wants_values = values == nullptr || (*values != "false" && *values != "0");
+      auto filter = StreamFilter::Parse(probe);
+      if (!filter.ok()) {
+        std::string body = R"({"error":)";
+        AppendJsonString(body, filter.status().message());
+        body += "}";
+        return WriteSimple(400, body, false);
+      }
       stream_.expires_never();
-      auto ws = std::make_shared<WsSession>(stream_.release_socket(), hub_, wants_values);
+      auto ws =
+          std::make_shared<WsSession>(stream_.release_socket(), hub_, std::move(filter).value());
       ws->Accept(std::move(req));
       return;
     }

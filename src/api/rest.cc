@@ -9,6 +9,7 @@
 #include "api/alert_routes.h"
 #include "api/api_response.h"
 #include "api/json_writer.h"
+#include "api/notify_routes.h"
 #include "api/profile_json.h"
 #include "api/readings_query.h"
 #include "api/sensor_json.h"
@@ -134,10 +135,11 @@ void AppendSensorJson(std::string& out, const SensorSnapshot& s) {
 
 class ApiHandlerImpl final : public HttpHandler {
  public:
-  ApiHandlerImpl(Pipeline& pipeline, AlertManager& alerts, Catalog& catalog,
+  ApiHandlerImpl(Pipeline& pipeline, AlertManager& alerts, Notifier& notifier, Catalog& catalog,
                  MetricsRegistry& metrics, Clock& clock, const ApiOptions& options)
       : pipeline_(pipeline),
         alerts_(alerts),
+        notifier_(notifier),
         catalog_(catalog),
         metrics_(metrics),
         clock_(clock),
@@ -163,6 +165,13 @@ class ApiHandlerImpl final : public HttpHandler {
     if (p.compare(0, kSilencesPath.size(), kSilencesPath) == 0 &&
         (p.size() == kSilencesPath.size() || p[kSilencesPath.size()] == '/')) {
       return respond(HandleSilenceRoute(alerts_, req, clock_.NowNs()));
+    }
+    if (p == kNotifyPolicyPath ||
+        (p.compare(0, kNotificationsPath.size(), kNotificationsPath) == 0 &&
+         (p.size() == kNotificationsPath.size() || p[kNotificationsPath.size()] == '/'))) {
+      // The policy and the delivery record are in SQLite: off the I/O thread would be better,
+      // but each read is one indexed query (milliseconds), like the alert routes.
+      return respond(HandleNotifyRoute(notifier_, req));
     }
     constexpr std::string_view kSensors = "/api/v1/sensors/";
     if (req.method == "PUT" && p.size() > kSensors.size() &&
@@ -432,12 +441,16 @@ class ApiHandlerImpl final : public HttpHandler {
         R"json("POST /api/v1/alerts/{id}/resolve","POST /api/v1/alerts/{id}/comment",)json"
         R"json("GET /api/v1/silences","POST /api/v1/silences","GET /api/v1/silences/{id}",)json"
         R"json("DELETE /api/v1/silences/{id}",)json"
+        R"json("GET /api/v1/notifications","GET /api/v1/notifications/{id}",)json"
+        R"json("POST /api/v1/notifications/{id}/retry","GET /api/v1/notify/policy",)json"
+        R"json("PUT /api/v1/notify/policy","DELETE /api/v1/notify/policy",)json"
         R"json("GET /api/v1/stream (WebSocket)","GET /healthz",)json"
         R"json("GET /readyz","GET /metrics"]})json");
   }
 
   Pipeline& pipeline_;
   AlertManager& alerts_;
+  Notifier& notifier_;
   Catalog& catalog_;
   MetricsRegistry& metrics_;
   Clock& clock_;
@@ -451,9 +464,11 @@ class ApiHandlerImpl final : public HttpHandler {
 }  // namespace
 
 std::unique_ptr<HttpHandler> NewApiHandler(Pipeline& pipeline, AlertManager& alerts,
-                                           Catalog& catalog, MetricsRegistry& metrics, Clock& clock,
+                                           Notifier& notifier, Catalog& catalog,
+                                           MetricsRegistry& metrics, Clock& clock,
                                            const ApiOptions& options) {
-  return std::make_unique<ApiHandlerImpl>(pipeline, alerts, catalog, metrics, clock, options);
+  return std::make_unique<ApiHandlerImpl>(pipeline, alerts, notifier, catalog, metrics, clock,
+                                          options);
 }
 
 }  // namespace aquawatch

@@ -10,6 +10,7 @@
 #include "core/ingest_limits.h"
 #include "core/metrics.h"
 #include "ingest/ingest_channel.h"
+#include "notify/notifier.h"
 #include "pipeline/pipeline.h"
 #include "store/catalog/catalog.h"
 
@@ -21,7 +22,8 @@ struct ApiOptions {
 };
 
 std::unique_ptr<HttpHandler> NewApiHandler(Pipeline& pipeline, AlertManager& alerts,
-                                           Catalog& catalog, MetricsRegistry& metrics, Clock& clock,
+                                           Notifier& notifier, Catalog& catalog,
+                                           MetricsRegistry& metrics, Clock& clock,
                                            const ApiOptions& options);
 
 }  // namespace aquawatch

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <boost/json.hpp>
+
 #include <fmt/format.h>
 #include <algorithm>
 #include <charconv>
@@ -106,6 +108,35 @@ ConfigOption StringOption(std::string key, std::string help,
             return Status::Ok();
           },
           [get_field](const Config& c) { return get_field(const_cast<Config&>(c)); }};
+}
+
+// A string that must not be shown: `config print` and --help's defaults show "***" when set.
+ConfigOption SecretOption(std::string key, std::string help,
+                          std::function<std::string&(Config&)> field) {
+  ConfigOption o =
+      StringOption(std::move(key), std::move(help) + " (masked in config print)", field);
+  o.get = [field](const Config& c) {
+    return field(const_cast<Config&>(c)).empty() ? std::string() : std::string("***");
+  };
+  return o;
+}
+
+// A finite number >= `lo`.
+ConfigOption RateOption(std::string key, std::string help, std::function<double&(Config&)> field,
+                        double lo) {
+  std::string k = key;
+  return {std::move(key), std::move(help),
+          [field, k, lo](Config& c, const std::string& v) -> Status {
+            double d = 0;
+            Status s = ParseDouble(k, v, &d);
+            if (s.ok() && (std::isnan(d) || d < lo)) {
+              s = Status::InvalidArgument(
+                  fmt::format("{}: expected a number >= {}, got \"{}\"", k, lo, v));
+            }
+            if (s.ok()) field(c) = d;
+            return s;
+          },
+          [field](const Config& c) { return fmt::format("{}", field(const_cast<Config&>(c))); }};
 }
 
 template <typename Int>
@@ -340,6 +371,69 @@ std::vector<ConfigOption> BuildOptions() {
       "alerts.zone_min_sensors",
       "Sensors of one zone in an event at once that raise a zone_event alert (0: never)",
       [](Config& c) -> std::size_t& { return c.alerts.zone_min_sensors; }, 0, 1 << 20));
+  o.push_back({"notify.enabled",
+               "Send notifications of alerts by the policy (docs/notifications.md)",
+               [](Config& c, const std::string& v) {
+                 return ParseBool("notify.enabled", v, &c.notify.enabled);
+               },
+               [](const Config& c) { return c.notify.enabled ? "true" : "false"; }});
+  o.push_back(
+      StringOption("notify.policy_file",
+                   "Receivers, escalation policies, routes and quiet hours (YAML or JSON); PUT "
+                   "/api/v1/notify/policy replaces it until DELETE",
+                   [](Config& c) -> std::string& { return c.notify.policy_file; }));
+  o.push_back(StringOption("notify.public_url",
+                           "Base URL of this server in messages' links to an alert",
+                           [](Config& c) -> std::string& { return c.notify.channels.public_url; }));
+  o.push_back(
+      DurationOption("notify.timeout", "Longest one delivery attempt may take",
+                     [](Config& c) -> std::int64_t& { return c.notify.channels.timeout_ns; }));
+  o.push_back(
+      StringOption("notify.sms.base_url",
+                   "SMS gateway in the shape of Twilio's Messages API, e.g. "
+                   "https://api.twilio.com",
+                   [](Config& c) -> std::string& { return c.notify.channels.sms.base_url; }));
+  o.push_back(
+      StringOption("notify.sms.account_sid", "SMS gateway account (the user of HTTP Basic auth)",
+                   [](Config& c) -> std::string& { return c.notify.channels.sms.account_sid; }));
+  o.push_back(
+      SecretOption("notify.sms.auth_token", "SMS gateway token (the password of HTTP Basic auth)",
+                   [](Config& c) -> std::string& { return c.notify.channels.sms.auth_token; }));
+  o.push_back(StringOption("notify.sms.from", "Phone number SMS are sent from",
+                           [](Config& c) -> std::string& { return c.notify.channels.sms.from; }));
+  o.push_back(StringOption("notify.email.url",
+                           "SMTP server, smtp://host:port (smtps:// for implicit TLS)",
+                           [](Config& c) -> std::string& { return c.notify.channels.email.url; }));
+  o.push_back(StringOption("notify.email.from", "Sender address of notification mail",
+                           [](Config& c) -> std::string& { return c.notify.channels.email.from; }));
+  o.push_back(
+      StringOption("notify.email.username", "SMTP user (empty: no authentication)",
+                   [](Config& c) -> std::string& { return c.notify.channels.email.username; }));
+  o.push_back(SecretOption("notify.email.password", "SMTP password", [](Config& c) -> std::string& {
+    return c.notify.channels.email.password;
+  }));
+  o.push_back(
+      {"notify.email.starttls", "Require STARTTLS on an smtp:// server",
+       [](Config& c, const std::string& v) {
+         return ParseBool("notify.email.starttls", v, &c.notify.channels.email.starttls);
+       },
+       [](const Config& c) { return c.notify.channels.email.starttls ? "true" : "false"; }});
+  o.push_back(NumberOption<std::uint32_t>(
+      "notify.retry.max_attempts", "Attempts before a notification is a dead letter",
+      [](Config& c) -> std::uint32_t& { return c.notify.retry.max_attempts; }, 1, 1000));
+  o.push_back(DurationOption(
+      "notify.retry.initial_backoff", "Wait after the first failed attempt (doubled after each)",
+      [](Config& c) -> std::int64_t& { return c.notify.retry.initial_backoff_ns; }));
+  o.push_back(
+      DurationOption("notify.retry.max_backoff", "Longest wait between attempts",
+                     [](Config& c) -> std::int64_t& { return c.notify.retry.max_backoff_ns; }));
+  o.push_back(RateOption(
+      "notify.rate_limit.per_second",
+      "Notifications per second each channel sends on average (0: no limit); more wait",
+      [](Config& c) -> double& { return c.notify.rate_limit.per_second; }, 0));
+  o.push_back(RateOption(
+      "notify.rate_limit.burst", "Notifications each channel may send at once before the limit",
+      [](Config& c) -> double& { return c.notify.rate_limit.burst; }, 1));
   o.push_back({"detect.enabled",
                "Run the detection engine (QA/QC, baselines, events) on every reading",
                [](Config& c, const std::string& v) {
@@ -523,6 +617,7 @@ Status Validate(const Config& config) {
   if (auto model = StationModel::Create(CanonicalSpecs(), config.detect); !model.ok()) {
     return Status::InvalidArgument("detect: " + model.status().message());
   }
+  if (auto policy = LoadNotifyPolicy(config); !policy.ok()) return policy.status();
   for (std::size_t prof = 0; prof < kSiteProfiles.size(); ++prof) {
     for (int p = 0; p < kCanonicalParameterCount; ++p) {
       Status st =
@@ -533,6 +628,53 @@ Status Validate(const Config& config) {
     }
   }
   return Status::Ok();
+}
+
+namespace {
+
+// YAML as the JSON the policy parser reads: maps, lists, and scalars (true/false and numbers
+// stay strings unless they read as such, which the parser then checks by field).
+boost::json::value YamlToJson(const YAML::Node& node) {
+  if (node.IsMap()) {
+    boost::json::object o;
+    for (const auto& kv : node) o[kv.first.as<std::string>()] = YamlToJson(kv.second);
+    return o;
+  }
+  if (node.IsSequence()) {
+    boost::json::array a;
+    for (const auto& item : node) a.push_back(YamlToJson(item));
+    return a;
+  }
+  if (node.IsNull()) return nullptr;
+  const std::string& text = node.Scalar();
+  if (node.Tag() != "!") {  // unquoted: true and false are booleans
+    if (text == "true") return true;
+    if (text == "false") return false;
+  }
+  return boost::json::string(text);
+}
+
+}  // namespace
+
+Result<NotifyPolicy> LoadNotifyPolicy(const Config& config) {
+  const std::string& path = config.notify.policy_file;
+  if (path.empty()) return NotifyPolicy();
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Status::InvalidArgument(fmt::format("notify.policy_file {}: cannot be read", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  boost::json::value doc;
+  try {
+    doc = YamlToJson(YAML::Load(text));
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(fmt::format("notify.policy_file {}: {}", path, e.what()));
+  }
+  auto policy = ParseNotifyPolicy(doc);
+  if (!policy.ok()) {
+    return Status::InvalidArgument(
+        fmt::format("notify.policy_file {}: {}", path, policy.status().message()));
+  }
+  return policy;
 }
 
 std::string RenderYaml(const Config& config) {

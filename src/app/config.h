@@ -18,6 +18,7 @@
 #include "detect/station_detector.h"
 #include "ingest/mqtt_listener.h"
 #include "ingest/tcp_listener.h"
+#include "notify/notifier.h"
 #include "pipeline/pipeline.h"
 
 namespace aquawatch {
@@ -39,6 +40,15 @@ struct Config {
   AlertOptions alerts{.zone_min_sensors = 2,
                       .resolve_hold_ns = 60 * kNsPerSecond,
                       .reopen_window_ns = 15 * 60 * kNsPerSecond};
+  // Notifications (docs/notifications.md): the channels' settings (secrets included, which
+  // `config print` masks), retries, rate limit, and the file holding the routing policy.
+  struct Notify {
+    bool enabled = true;
+    std::string policy_file;  // YAML or JSON; "" = no routes (nobody is told until one is set)
+    ChannelSettings channels;
+    RetryOptions retry;
+    RateLimit rate_limit;
+  } notify;
 };
 
 struct ConfigOption {
@@ -64,7 +74,10 @@ Status ApplyEnvironment(char** environ, Config& config);
 Status ApplyFlags(const std::map<std::string, std::string>& values, Config& config);
 // Cross-field checks (e.g. shards <= partitions).
 Status Validate(const Config& config);
-// The effective configuration as YAML.
+// The notification policy of `notify.policy_file` (YAML or JSON; an empty policy when unset).
+// Errors name the file and the place in it.
+Result<NotifyPolicy> LoadNotifyPolicy(const Config& config);
+// The effective configuration as YAML (secrets masked).
 std::string RenderYaml(const Config& config);
 
 }  // namespace aquawatch

@@ -17,6 +17,8 @@
 #include "ingest/ingest_channel.h"
 #include "ingest/mqtt_listener.h"
 #include "ingest/tcp_listener.h"
+#include "notify/channels.h"
+#include "notify/notifier.h"
 #include "pipeline/pipeline.h"
 #include "store/catalog/catalog_feeder.h"
 
@@ -116,6 +118,41 @@ int RunServe(const Config& config) {
     return 1;
   }
   std::unique_ptr<Pipeline> pipeline = std::move(opened).value();
+  // Notifications (docs/notifications.md): pages under way and undelivered notifications
+  // resume; the notifier hears the alerts recovery reconciles.
+  auto notify_policy = LoadNotifyPolicy(config);  // Validate() has read it once
+  auto notify_store = OpenNotificationStore(config.pipeline.data_dir + "/notifications.db");
+  if (!notify_policy.ok() || !notify_store.ok()) {
+    spdlog::critical("cannot start notifications: {}", !notify_policy.ok()
+                                                           ? notify_policy.status().ToString()
+                                                           : notify_store.status().ToString());
+    return 1;
+  }
+  const ChannelSettings channels = config.notify.channels;
+  Notifier notifier(
+      clock,
+      {.channels = channels,
+       .policy = std::move(notify_policy).value(),
+       .retry = config.notify.retry,
+       .rate_limit = config.notify.rate_limit,
+       .start_threads = config.notify.enabled},
+      std::move(notify_store).value(),
+      [channels, &clock] { return NewCurlSender(channels, clock); },
+      [&alerts](std::uint64_t id) { return alerts.Current(id); }, metrics);
+  if (Status s = notifier.Start(); !s.ok()) {
+    spdlog::critical("cannot start notifications: {}", s.ToString());
+    return 1;
+  }
+  if (config.notify.enabled) {
+    alerts.AddListener(&notifier);
+    if (notifier.policy().routes.empty()) {
+      spdlog::warn(
+          "notify: no routes in the notification policy; nobody is told of alerts "
+          "until notify.policy_file or PUT /api/v1/notify/policy sets some");
+    }
+  } else {
+    spdlog::warn("notify: notifications are off (notify.enabled=false)");
+  }
   alerts.FinishRecovery();  // the shards have replayed; no reading has been taken yet
   CatalogFeeder feeder(*catalog);
   pipeline->SetSightingSink(&feeder);
@@ -173,7 +210,7 @@ int RunServe(const Config& config) {
   api_options.max_body_bytes = config.http.max_body_bytes;
   api_options.limits = config.pipeline.limits;
   std::unique_ptr<HttpHandler> api =
-      NewApiHandler(*pipeline, alerts, *catalog, metrics, clock, api_options);
+      NewApiHandler(*pipeline, alerts, notifier, *catalog, metrics, clock, api_options);
   auto http = HttpServer::Start(io, config.http, *api, *hub);
   if (!http.ok()) {
     spdlog::critical("{}", http.status().ToString());
@@ -241,6 +278,7 @@ int RunServe(const Config& config) {
   feeder.Stop();  // writes the last sightings
   hub->CloseAll();
   alerts.RemoveListener(hub.get());
+  alerts.RemoveListener(&notifier);
   work.reset();
   io.stop();
   for (auto& t : threads) t.join();

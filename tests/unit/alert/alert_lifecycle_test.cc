@@ -10,6 +10,7 @@
 #include "alert/alert_manager.h"
 #include "alert/sqlite_alert_store.h"
 #include "testing/alert_recorder.h"
+#include "testing/manual_clock.h"
 #include "testing/temp_dir.h"
 
 namespace aquawatch {
@@ -18,14 +19,9 @@ namespace {
 constexpr std::int64_t kS = kNsPerSecond;
 constexpr std::int64_t kStart = 1'800'000'000 * kS;  // 2027-01-15
 
-class ManualClock final : public Clock {
+class ManualClock final : public testing::ManualClock {
  public:
-  std::int64_t NowNs() const override { return now_.load(); }
-  std::int64_t MonotonicNs() const override { return now_.load(); }
-  void Advance(std::int64_t ns) { now_ += ns; }
-
- private:
-  std::atomic<std::int64_t> now_{kStart};
+  ManualClock() : testing::ManualClock(kStart) {}
 };
 
 using Recorder = testing::AlertRecorder;
