@@ -9,9 +9,9 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsimdjson-dev libpaho-mqttpp-dev libpaho-mqtt-dev
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev zlib1g-dev
-  librocksdb-dev libsqlite3-dev libcurl4-openssl-dev
+  librocksdb-dev libsqlite3-dev libcurl4-openssl-dev librabbitmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  mosquitto mosquitto-clients python3 python3-aiosmtpd prometheus-alertmanager curl procps
+  mosquitto mosquitto-clients python3 python3-aiosmtpd prometheus-alertmanager rabbitmq-server curl procps
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(influxdb postgresql)

@@ -66,15 +66,43 @@ CONF
     echo $! > "$dir/alertmanager.pid"
     wait_port "$am_port" alertmanager
 
+    # RabbitMQ (Debian's), one node on loopback; its files, cookie and logs under $dir. The
+    # distribution and CLI ports are set apart from the AMQP port (DEPENDENCIES.md).
+    amqp_port=$(free_port)
+    dist_port=$(free_port)
+    ctl_port=$(free_port)
+    mkdir -p "$dir/rabbitmq/home" "$dir/rabbitmq/mnesia" "$dir/rabbitmq/log"
+    (
+      export HOME="$dir/rabbitmq/home"
+      export RABBITMQ_NODENAME="aqwtest$amqp_port@localhost"
+      export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$amqp_port
+      export RABBITMQ_DIST_PORT=$dist_port
+      export RABBITMQ_CTL_DIST_PORT_MIN=$ctl_port RABBITMQ_CTL_DIST_PORT_MAX=$ctl_port
+      export RABBITMQ_MNESIA_BASE="$dir/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$dir/rabbitmq/log"
+      export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/rabbitmq/enabled_plugins"
+      export RABBITMQ_CONFIG_FILE="$dir/rabbitmq/rabbitmq"
+      exec /usr/lib/rabbitmq/bin/rabbitmq-server > "$dir/rabbitmq/stdout.log" 2>&1
+    ) &
+    echo $! > "$dir/rabbitmq.pid"
+    for _ in $(seq 1 300); do  # boots in 6-9 s; up to 30 s on a loaded machine
+      if python3 -c "import socket; socket.create_connection(('127.0.0.1',$amqp_port),0.2)" \
+          2>/dev/null; then
+        break
+      fi
+      sleep 0.1
+    done
+    wait_port "$amqp_port" rabbitmq
+
     {
       echo "AQUAWATCH_TEST_SERVICES_DIR=$dir"
+      echo "AQUAWATCH_TEST_AMQP_PORT=$amqp_port"
       echo "AQUAWATCH_TEST_MQTT_PORT=$mqtt_port"
       echo "AQUAWATCH_TEST_SMTP_PORT=$smtp_port"
       echo "AQUAWATCH_TEST_MAILDIR=$dir/maildir"
       echo "AQUAWATCH_TEST_ALERTMANAGER_PORT=$am_port"
     } > "$env_file"
     echo "test-services: mosquitto on 127.0.0.1:$mqtt_port, aiosmtpd on $smtp_port," \
-      "alertmanager on $am_port (files in $dir)"
+      "alertmanager on $am_port, rabbitmq on $amqp_port (files in $dir)"
     ;;
   stop)
     [[ -f "$env_file" ]] || exit 0
@@ -86,6 +114,17 @@ CONF
         kill "$(cat "$dir/$pid_file")" 2>/dev/null || true
       fi
     done
+    if [[ -n "$dir" && -f "$dir/rabbitmq.pid" ]]; then
+      # The server script runs the Erlang VM as a child: stop the VM of this node, then epmd,
+      # which outlives it.
+      pkill -f -- "-home $dir/rabbitmq/home" 2>/dev/null || true
+      kill "$(cat "$dir/rabbitmq.pid")" 2>/dev/null || true
+      for _ in $(seq 1 50); do
+        pgrep -f -- "-home $dir/rabbitmq/home" >/dev/null || break
+        sleep 0.1
+      done
+      epmd -kill >/dev/null 2>&1 || true
+    fi
     [[ -n "$dir" ]] && rm -rf "$dir"
     rm -f "$env_file"
     echo "test-services: stopped"

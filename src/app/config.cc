@@ -183,13 +183,40 @@ std::string FormatLimit(double v) {
 std::vector<ConfigOption> BuildOptions() {
   std::vector<ConfigOption> o;
   o.push_back(StringOption(
-      "role", "Which parts run: only \"all\" (everything, embedded storage) exists so far",
+      "role",
+      "Which parts run: \"all\" (everything, embedded storage) or \"notify\" (notifications "
+      "only, fed by RabbitMQ: needs alert_bus rabbitmq)",
       [](Config& c) -> std::string& { return c.role; },
       [](const std::string& v) {
-        if (v == "all") return Status::Ok();
-        return Status::InvalidArgument(
-            fmt::format("role: \"{}\" is not available yet; only \"all\" is implemented", v));
+        if (v == "all" || v == "notify") return Status::Ok();
+        return Status::InvalidArgument(fmt::format(
+            "role: \"{}\" is not available yet; \"all\" and \"notify\" are implemented", v));
       }));
+  o.push_back(StringOption(
+      "alert_bus",
+      "How alert events reach the notifier: in_process, or rabbitmq (a durable priority queue)",
+      [](Config& c) -> std::string& { return c.alert_bus; },
+      [](const std::string& v) {
+        if (v == "in_process" || v == "rabbitmq") return Status::Ok();
+        return Status::InvalidArgument(
+            fmt::format("alert_bus: \"{}\" is not in_process or rabbitmq", v));
+      }));
+  o.push_back(StringOption("rabbitmq.host", "RabbitMQ broker host (alert_bus rabbitmq)",
+                           [](Config& c) -> std::string& { return c.rabbitmq.host; }));
+  o.push_back(NumberOption<int>(
+      "rabbitmq.port", "RabbitMQ AMQP port", [](Config& c) -> int& { return c.rabbitmq.port; }, 1,
+      65535));
+  o.push_back(StringOption("rabbitmq.user", "RabbitMQ user",
+                           [](Config& c) -> std::string& { return c.rabbitmq.user; }));
+  o.push_back(SecretOption("rabbitmq.password", "RabbitMQ password",
+                           [](Config& c) -> std::string& { return c.rabbitmq.password; }));
+  o.push_back(StringOption("rabbitmq.vhost", "RabbitMQ virtual host",
+                           [](Config& c) -> std::string& { return c.rabbitmq.vhost; }));
+  o.push_back(StringOption("rabbitmq.queue", "Durable priority queue for alert events",
+                           [](Config& c) -> std::string& { return c.rabbitmq.queue; }));
+  o.push_back(NumberOption<int>(
+      "rabbitmq.prefetch", "Unacknowledged alert events the notify side holds at once",
+      [](Config& c) -> int& { return c.rabbitmq.prefetch; }, 1, 65535));
   o.push_back(StringOption("data_dir", "Directory for the shard logs",
                            [](Config& c) -> std::string& { return c.pipeline.data_dir; }));
   o.push_back(StringOption(
@@ -618,6 +645,11 @@ Status Validate(const Config& config) {
     return Status::InvalidArgument("detect: " + model.status().message());
   }
   if (auto policy = LoadNotifyPolicy(config); !policy.ok()) return policy.status();
+  if (config.role == "notify" && config.alert_bus != "rabbitmq") {
+    return Status::InvalidArgument(
+        "role notify takes its alerts from RabbitMQ: set alert_bus rabbitmq (--alert-bus "
+        "rabbitmq)");
+  }
   for (std::size_t prof = 0; prof < kSiteProfiles.size(); ++prof) {
     for (int p = 0; p < kCanonicalParameterCount; ++p) {
       Status st =

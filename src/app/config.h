@@ -49,6 +49,9 @@ struct Config {
     RetryOptions retry;
     RateLimit rate_limit;
   } notify;
+  // How alert events reach the notifier: "in_process" (role all only) or "rabbitmq".
+  std::string alert_bus = "in_process";
+  RabbitOptions rabbitmq;
 };
 
 struct ConfigOption {

@@ -67,6 +67,7 @@ Status LoadRulesFromCatalog(const Catalog& catalog, PipelineOptions& options) {
 constexpr std::chrono::milliseconds kShutdownDrain{10'000};
 
 int RunServe(const Config& config) {
+  if (config.role == "notify") return RunNotifyRole(config);
   Env& env = DefaultEnv();
   Clock& clock = SystemClock();
   MetricsRegistry metrics;
@@ -143,8 +144,22 @@ int RunServe(const Config& config) {
     spdlog::critical("cannot start notifications: {}", s.ToString());
     return 1;
   }
-  if (config.notify.enabled) {
+  // The hand-off from the alert manager to the notifier: direct, or through RabbitMQ's durable
+  // priority queue (the same path role notify takes in another process).
+  std::unique_ptr<RabbitPublisher> bus_publisher;
+  std::unique_ptr<RabbitConsumer> bus_consumer;
+  if (config.alert_bus == "rabbitmq") {
+    bus_publisher = std::make_unique<RabbitPublisher>(config.rabbitmq, metrics);
+    alerts.AddListener(bus_publisher.get());
+    spdlog::info("alert bus: publishing alert events to RabbitMQ {}:{} queue {}",
+                 config.rabbitmq.host, config.rabbitmq.port, config.rabbitmq.queue);
+  }
+  if (config.notify.enabled && bus_publisher) {
+    bus_consumer = std::make_unique<RabbitConsumer>(config.rabbitmq, notifier, metrics);
+  } else if (config.notify.enabled) {
     alerts.AddListener(&notifier);
+  }
+  if (config.notify.enabled) {
     if (notifier.policy().routes.empty()) {
       spdlog::warn(
           "notify: no routes in the notification policy; nobody is told of alerts "
@@ -154,6 +169,7 @@ int RunServe(const Config& config) {
     spdlog::warn("notify: notifications are off (notify.enabled=false)");
   }
   alerts.FinishRecovery();  // the shards have replayed; no reading has been taken yet
+  if (config.notify.enabled) notifier.Reconcile(alerts.List(AlertManager::Filter::kOpen, 100000));
   CatalogFeeder feeder(*catalog);
   pipeline->SetSightingSink(&feeder);
   metrics.AddCallbackCounter("aquawatch_catalog_sightings_total",
@@ -278,6 +294,11 @@ int RunServe(const Config& config) {
   feeder.Stop();  // writes the last sightings
   hub->CloseAll();
   alerts.RemoveListener(hub.get());
+  if (bus_publisher) {
+    alerts.RemoveListener(bus_publisher.get());
+    bus_publisher.reset();  // publishes what is queued (up to 5 s)
+  }
+  bus_consumer.reset();
   alerts.RemoveListener(&notifier);
   work.reset();
   io.stop();

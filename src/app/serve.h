@@ -1,5 +1,5 @@
-// `aquawatch serve`: wires the parts of role "all" together, runs until SIGINT/SIGTERM, and
-// shuts down in reverse order (stop input, drain the shards, close clients).
+// `aquawatch serve`: wires the parts of role "all" (or "notify") together, runs until
+// SIGINT/SIGTERM, and shuts down in reverse order (stop input, drain the shards, close clients).
 #pragma once
 
 #include "app/config.h"
@@ -7,5 +7,9 @@
 namespace aquawatch {
 
 int RunServe(const Config& config);
+
+// Role notify (docs/notifications.md "Roles"): the notifier alone, fed by RabbitMQ, with the
+// notification routes, /metrics, /healthz and /readyz over HTTP.
+int RunNotifyRole(const Config& config);
 
 }  // namespace aquawatch

@@ -156,7 +156,7 @@ void Notifier::Step() {
         }
       }
     }
-    Commit(changes);
+    (void)Commit(changes);  // logged and counted; sending goes on
   }
   if (due.empty()) return;
   // The alerts as they are now, looked up without our lock (the lookup takes the manager's).
@@ -186,7 +186,7 @@ void Notifier::Step() {
     }
     if (states.empty()) pages_.erase(it);
   }
-  Commit(changes);
+  (void)Commit(changes);  // logged and counted; sending goes on
 }
 
 void Notifier::ApplyEvent(const AlertEvent& e, std::int64_t now, NotifyChanges& changes) {
@@ -383,15 +383,39 @@ void Notifier::Enqueue(NotificationRecord r) {
   wake_workers_[lane].notify_one();
 }
 
-void Notifier::Commit(NotifyChanges& changes) {
-  if (changes.empty()) return;
+Status Notifier::Commit(NotifyChanges& changes) {
+  if (changes.empty()) return Status::Ok();
   // A failing store is logged and counted; the notifications are still sent from memory (a
   // page must not wait for a disk), and the record catches up with their next change.
-  if (Status s = store_->Apply(changes); !s.ok()) {
+  Status s = store_->Apply(changes);
+  if (!s.ok()) {
     store_failures_.Add();
     spdlog::error("notify: {}", s.message());
   }
   changes = NotifyChanges();
+  return s;
+}
+
+Status Notifier::Take(const AlertEvent& event) {
+  if (event.type == AlertEvent::Type::kCommented) return Status::Ok();
+  NotifyChanges changes;
+  std::lock_guard lock(mu_);
+  ApplyEvent(event, clock_.NowNs(), changes);
+  return Commit(changes);
+}
+
+void Notifier::Reconcile(const std::vector<Alert>& unresolved) {
+  NotifyChanges changes;
+  std::size_t started = 0;
+  std::lock_guard lock(mu_);
+  const std::int64_t now = clock_.NowNs();
+  for (const Alert& a : unresolved) {
+    if (a.state != AlertState::kOpen || pages_.count(a.id) > 0) continue;
+    StartPages(a, now, changes);
+    started += pages_.count(a.id);
+  }
+  (void)Commit(changes);  // logged and counted; sending goes on
+  if (started > 0) spdlog::info("notify: paging {} open alerts that had no page", started);
 }
 
 std::int64_t Notifier::TakeToken(ChannelKind channel, std::int64_t now) {

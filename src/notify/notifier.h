@@ -33,6 +33,7 @@
 #include "alert/alert_manager.h"
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "notify/alert_bus.h"
 #include "notify/notification_store.h"
 #include "notify/notify_policy.h"
 
@@ -63,7 +64,7 @@ using AlertLookup = std::function<std::optional<Alert>(std::uint64_t alert_id)>;
 // Makes one sender per delivery worker.
 using SenderFactory = std::function<std::unique_ptr<ChannelSender>()>;
 
-class Notifier final : public AlertListener {
+class Notifier final : public AlertListener, public AlertEventSink {
  public:
   // REQUIRES: `clock` and `metrics` outlive the notifier.
   Notifier(Clock& clock, NotifyOptions options, std::unique_ptr<NotificationStore> store,
@@ -77,6 +78,12 @@ class Notifier final : public AlertListener {
   Status Start();
 
   void OnAlertEvent(const AlertEvent& event) override;
+  // From the alert bus: applies the event and stores what it decided before it returns, so the
+  // bus acknowledges the message only once nothing can be lost (OK), or hands it back.
+  Status Take(const AlertEvent& event) override;
+  // After a restart: pages every unacknowledged alert of `unresolved` that has no page, in case
+  // its opening was never heard (a crash between the alert's commit and the notifier's).
+  void Reconcile(const std::vector<Alert>& unresolved);
 
   // One round of the scheduler: applies the queued alert events and tells the stages and
   // repeats that are due. The scheduler thread calls it; tests call it by hand.
@@ -124,7 +131,7 @@ class Notifier final : public AlertListener {
               std::int64_t now, NotifyChanges& changes);
   std::int64_t DueAt(const PageState& ps) const;
   void Enqueue(NotificationRecord r);
-  void Commit(NotifyChanges& changes);
+  Status Commit(NotifyChanges& changes);
   // Tokens for one send on `channel` now, or the time one will be there.
   std::int64_t TakeToken(ChannelKind channel, std::int64_t now);
 

@@ -138,5 +138,47 @@ TEST(Config, ANonScalarKeyIsAnErrorNotACrash) {
   EXPECT_TRUE(ApplyYamlText("", "x", c).ok());
 }
 
+TEST(Config, NotifySecretsAreMaskedAndThePolicyFileIsChecked) {
+  testing::TempDir dir;
+  Config c;
+  ASSERT_TRUE(ApplyFlags({{"notify.sms.auth_token", "tok-secret"},
+                          {"notify.email.password", "pw-secret"},
+                          {"rabbitmq.password", "rmq-secret"}},
+                         c)
+                  .ok());
+  EXPECT_EQ(c.notify.channels.sms.auth_token, "tok-secret");
+  const std::string yaml = RenderYaml(c);
+  EXPECT_EQ(yaml.find("secret"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("auth_token: \"***\""), std::string::npos) << yaml;
+
+  const std::string path = dir.path() + "/policy.yaml";
+  std::ofstream(path) << "receivers:\n  - name: ops\n    targets:\n      - {channel: sms}\n";
+  c.notify.policy_file = path;
+  auto bad = LoadNotifyPolicy(c);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "notify.policy_file " + path + ": receivers[0].targets[0].to: required for sms");
+  EXPECT_FALSE(Validate(c).ok()) << "a bad policy stops the server at start";
+  std::ofstream(path, std::ios::trunc)
+      << "receivers:\n  - name: ops\n    targets:\n      - {channel: sms, to: \"+1555\"}\n"
+         "policies:\n  - name: p\n    send_resolved: false\n    stages:\n"
+         "      - {after: 0s, receivers: [ops]}\n"
+         "routes:\n  - {match: {priority: [high]}, policy: p}\n";
+  auto good = LoadNotifyPolicy(c);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_FALSE(good->policies[0].send_resolved) << "YAML booleans are booleans";
+  EXPECT_EQ(good->routes[0].match.priorities.size(), 1u);
+  EXPECT_TRUE(Validate(c).ok());
+}
+
+TEST(Config, RoleNotifyNeedsTheRabbitMqBus) {
+  Config c;
+  ASSERT_TRUE(ApplyFlags({{"role", "notify"}}, c).ok());
+  EXPECT_FALSE(Validate(c).ok());
+  ASSERT_TRUE(ApplyFlags({{"alert_bus", "rabbitmq"}}, c).ok());
+  EXPECT_TRUE(Validate(c).ok());
+  EXPECT_FALSE(ApplyFlags({{"alert_bus", "kafka"}}, c).ok());
+}
+
 }  // namespace
 }  // namespace aquawatch
