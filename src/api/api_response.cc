@@ -32,6 +32,36 @@ std::optional<std::uint64_t> ParseApiId(std::string_view text) {
   return id;
 }
 
+bool ParsePageParameters(const HttpRequest& req, std::size_t default_limit, std::size_t max_limit,
+                         std::size_t* limit, std::uint64_t* before_id, std::string* error) {
+  if (!ParseSize(req.Query("limit"), default_limit, max_limit, limit, error, "limit")) {
+    return false;
+  }
+  *before_id = 0;
+  if (const std::string* cursor = req.Query("cursor")) {
+    auto id = ParseApiId(*cursor);
+    if (!id) {
+      *error = fmt::format(
+          "query parameter \"cursor\": {} is not a cursor this server gave "
+          "(next_cursor of an earlier page)",
+          QuoteClientText(*cursor));
+      return false;
+    }
+    *before_id = *id;
+  }
+  return true;
+}
+
+void AppendNextCursor(std::string& out, std::size_t count, std::size_t limit,
+                      std::uint64_t last_id) {
+  AppendJsonKey(out, "next_cursor");
+  if (count == limit && count > 0) {
+    AppendJsonString(out, std::to_string(last_id));
+  } else {
+    out += "null";
+  }
+}
+
 int HttpStatusFor(const Status& s) {
   switch (s.code()) {
     case StatusCode::kOk:

@@ -19,6 +19,13 @@ HttpResponse ApiError(int status, std::string_view message);
 HttpResponse JsonResponse(std::string body);
 // ApiError with the HTTP status for `s` (REQUIRES: not OK).
 HttpResponse ErrorResponse(const Status& s);
+// The `limit` (1..max_limit, default_limit when absent) and `cursor` (an id; 0 when absent)
+// query parameters of a paged list, newest first. False with a message naming the parameter.
+bool ParsePageParameters(const HttpRequest& req, std::size_t default_limit, std::size_t max_limit,
+                         std::size_t* limit, std::uint64_t* before_id, std::string* error);
+// Appends ,"next_cursor": the last id of a full page, null after the last page.
+void AppendNextCursor(std::string& out, std::size_t count, std::size_t limit,
+                      std::uint64_t last_id);
 // An id in a path or cursor: a positive decimal integer, nothing else.
 std::optional<std::uint64_t> ParseApiId(std::string_view text);
 

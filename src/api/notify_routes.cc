@@ -132,17 +132,8 @@ HttpResponse List(Notifier& notifier, const HttpRequest& req) {
   }
   if (const std::string* receiver = req.Query("receiver")) q.receiver = *receiver;
   std::string error;
-  if (!ParseSize(req.Query("limit"), kDefaultLimit, kMaxLimit, &q.limit, &error, "limit")) {
+  if (!ParsePageParameters(req, kDefaultLimit, kMaxLimit, &q.limit, &q.before_id, &error)) {
     return ApiError(400, error);
-  }
-  if (const std::string* cursor = req.Query("cursor")) {
-    auto id = ParseApiId(*cursor);
-    if (!id) {
-      return ApiError(400, fmt::format("query parameter \"cursor\": {} is not a cursor this "
-                                       "server gave (next_cursor of an earlier page)",
-                                       QuoteClientText(*cursor)));
-    }
-    q.before_id = *id;
   }
   auto list = notifier.Query(q);
   if (!list.ok()) return ErrorResponse(list.status());
@@ -154,12 +145,7 @@ HttpResponse List(Notifier& notifier, const HttpRequest& req) {
   body += "]";
   AppendJsonKey(body, "pending");
   AppendJsonInt(body, static_cast<std::int64_t>(notifier.PendingCount()));
-  AppendJsonKey(body, "next_cursor");
-  if (list->size() == q.limit) {
-    AppendJsonString(body, std::to_string(list->back().id));
-  } else {
-    body += "null";
-  }
+  AppendNextCursor(body, list->size(), q.limit, list->empty() ? 0 : list->back().id);
   body += "}";
   return JsonResponse(std::move(body));
 }

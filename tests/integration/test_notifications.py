@@ -202,9 +202,12 @@ def test_a_contamination_alert_reaches_every_channel_and_escalates(binary):
         assert all(r["state"] == "delivered" and r["attempts"] == 1 for r in records), records
         one = s.get_json("/api/v1/notifications/%d" % records[0]["id"])
         assert one["attempts"][0]["ok"] is True and one["attempts"][0]["status"] in (200, 201, 202, 250)
-        assert s.metric("aquawatch_notifications_delivered_total") >= 6
-        assert s.metric("aquawatch_notification_latency_seconds_count",
-                        'channel="webhook",priority="high"') == 1
+        aqw.wait_for(lambda: s.metric("aquawatch_notifications_delivered_total") >= 6,
+                     what="six deliveries counted")
+        # The receiver sees the request before the server has counted its answer.
+        aqw.wait_for(lambda: s.metric("aquawatch_notification_latency_seconds_count",
+                                      'channel="webhook",priority="high"') == 1,
+                     what="the delivery latency to be counted")
 
         # Resolution by hand: every receiver told hears of it; Alertmanager's alert ends.
         status, body = s.post_json("/api/v1/alerts/%d/resolve" % aid, {"by": "alice"})
@@ -271,7 +274,8 @@ def test_dead_letters_retry_and_a_kill9_in_the_middle_of_a_page(binary):
         assert len(dead) == 1 and dead[0]["attempts"] == 2, dead
         assert dead[0]["last_error"].startswith("HTTP 500"), dead
         assert len(receiver.to("/fail")) == 2
-        assert s.metric("aquawatch_notifications_failed_total", 'channel="webhook"') == 1
+        aqw.wait_for(lambda: s.metric("aquawatch_notifications_failed_total",
+                                      'channel="webhook"') == 1, what="the failure counted")
         aqw.wait_for(lambda: receiver.to("/first"), what="the first stage")
 
         # kill -9 before the second stage is due: it is told after the restart, once, and the
