@@ -186,14 +186,16 @@ class RealClock final : public Clock {
 
 }  // namespace
 
+// Both are never destroyed (as LevelDB's Env::Default): threads that outlive main, such as a
+// leaked fuzz rig's alert writer, may still read the clock while static destructors run.
 Env& DefaultEnv() {
-  static PosixEnv env;
-  return env;
+  static auto* env = new PosixEnv;
+  return *env;
 }
 
 Clock& SystemClock() {
-  static RealClock clock;
-  return clock;
+  static auto* clock = new RealClock;
+  return *clock;
 }
 
 }  // namespace aquawatch

@@ -30,7 +30,6 @@ void Check(bool ok) {
 constexpr std::int64_t kT0 = 1'764'237'600'000'000'000;  // 2025-11-27T10:00:00Z
 
 struct Rig {
-  std::string dir;
   aquawatch::MetricsRegistry metrics;
   aquawatch::AlertManager alerts;
   std::unique_ptr<aquawatch::Pipeline> pipeline;
@@ -67,11 +66,11 @@ Rig* rig = nullptr;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (rig == nullptr) {
-    rig = new Rig();  // lives for the whole run; its directory goes at exit
+    rig = new Rig();  // lives for the whole run; torn down at exit, before the statics it uses
     std::atexit([] {
       rig->pipeline->Stop();
-      std::error_code ec;
-      std::filesystem::remove_all(rig->dir, ec);
+      delete rig;  // joins the alert writer thread
+      rig = nullptr;
     });
   }
   std::string_view target(reinterpret_cast<const char*>(data), size);
