@@ -18,6 +18,8 @@
 #include <mutex>
 #include <thread>
 
+#include "api/http_server.h"
+#include "core/metrics.h"
 #include "sim/fleet.h"
 #include "sim/simulate_command.h"
 #include "sim/transport.h"
@@ -172,17 +174,32 @@ class MetricsScraper {
 
 // ---- alert probes -----------------------------------------------------------------------------
 
+// A probe sensor gets a normal reading, then one past a limit: critically low chlorine (a
+// high-priority alert) or low but not critical (medium).
 struct Probe {
-  std::int64_t sent_ns = 0;      // client wall clock when the critical reading was sent
+  bool high = true;
+  std::int64_t sent_ns = 0;      // client wall clock when the alerting reading was sent
   std::int64_t received_ns = 0;  // client wall clock when the WS alert arrived; 0 = not yet
   std::int64_t server_ns = -1;   // pushed_ns - received_ns as the server reports them
+  std::int64_t webhook_ns = 0;   // client wall clock when the webhook arrived; 0 = not yet
 };
 
 class ProbeBook {
  public:
-  void Sent(const std::string& sensor, std::int64_t t) {
+  explicit ProbeBook(bool expect_webhooks) : expect_webhooks_(expect_webhooks) {}
+
+  void Sent(const std::string& sensor, std::int64_t t, bool high) {
     std::lock_guard<std::mutex> lock(mu_);
-    probes_[sensor].sent_ns = t;
+    Probe& p = probes_[sensor];
+    p.sent_ns = t;
+    p.high = high;
+  }
+  // The server's webhook for a probe's alert (the first one counts).
+  void Webhooked(const std::string& sensor, std::int64_t now) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = probes_.find(sensor);
+    if (it == probes_.end() || it->second.webhook_ns != 0) return;
+    it->second.webhook_ns = now;
   }
   // First alert for a probe sensor wins; later ones (and unknown sensors) are ignored.
   void Alerted(const std::string& sensor, std::int64_t now, std::int64_t server_ns) {
@@ -195,7 +212,9 @@ class ProbeBook {
   std::size_t Outstanding() {
     std::lock_guard<std::mutex> lock(mu_);
     std::size_t n = 0;
-    for (auto& [k, p] : probes_) n += p.received_ns == 0;
+    for (auto& [k, p] : probes_) {
+      n += p.received_ns == 0 || (expect_webhooks_ && p.webhook_ns == 0);
+    }
     return n;
   }
   std::map<std::string, Probe> Snapshot() {
@@ -204,8 +223,69 @@ class ProbeBook {
   }
 
  private:
+  const bool expect_webhooks_;
   std::mutex mu_;
   std::map<std::string, Probe> probes_;
+};
+
+// Receives the server's generic-webhook notifications (docs/notifications.md) on 127.0.0.1 and
+// hands the firing ones of probe sensors to the ProbeBook: the last leg of reading -> alert ->
+// notifier (in-process or through RabbitMQ) -> webhook.
+class WebhookReceiver : public HttpHandler {
+ public:
+  explicit WebhookReceiver(ProbeBook& book) : book_(book) {}
+  ~WebhookReceiver() override { Stop(); }
+
+  Status Start(std::uint16_t port) {
+    hub_ = NewStreamHub(SystemClock(), metrics_);
+    HttpServerOptions options;
+    options.port = port;
+    auto server = HttpServer::Start(io_, options, *this, *hub_);
+    if (!server.ok()) return server.status();
+    server_ = std::move(server).value();
+    thread_ = std::thread([this] { io_.run(); });
+    return Status::Ok();
+  }
+
+  void Stop() {
+    if (server_) server_->Stop();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+    server_.reset();
+  }
+
+  std::size_t received() const { return received_.load(); }
+
+  void Handle(HttpRequest&& request, Respond respond) override {
+    const std::int64_t now = NowNs();
+    received_.fetch_add(1, std::memory_order_relaxed);
+    json::error_code ec;
+    json::value v = json::parse(request.body, ec);
+    if (!ec && v.is_object()) {
+      const auto& o = v.get_object();
+      const auto* event = o.if_contains("event");
+      const auto* alert = o.if_contains("alert");
+      if (event != nullptr && event->is_string() && event->get_string() == "firing" &&
+          alert != nullptr && alert->is_object()) {
+        const auto* sensor = alert->get_object().if_contains("sensor");
+        if (sensor != nullptr && sensor->is_string()) {
+          book_.Webhooked(std::string(sensor->get_string()), now);
+        }
+      }
+    }
+    aquawatch::HttpResponse r;  // the server's, not the bench client's sim::HttpResponse
+    r.body = "{}";
+    respond(std::move(r));
+  }
+
+ private:
+  ProbeBook& book_;
+  MetricsRegistry metrics_;  // the receiver's own; nobody scrapes it
+  net::io_context io_;
+  std::unique_ptr<StreamHub> hub_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+  std::atomic<std::size_t> received_{0};
 };
 
 std::optional<std::int64_t> JsonInt(const json::value* v) {
@@ -512,7 +592,15 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
 
   // ---- before the load ----
   MetricsScraper metrics(o.metrics_url);
-  ProbeBook probes;
+  ProbeBook probes(o.alert_probes > 0 && o.webhook_port != 0);
+  WebhookReceiver webhooks(probes);
+  if (o.alert_probes > 0 && o.webhook_port != 0) {
+    if (Status s = webhooks.Start(o.webhook_port); !s.ok()) {
+      spdlog::error("bench: cannot receive webhooks on 127.0.0.1:{}: {}", o.webhook_port,
+                    s.message());
+      return 1;
+    }
+  }
   std::unique_ptr<AlertStream> stream;
   HttpEndpoint api;
   if (o.alert_probes > 0) {
@@ -606,7 +694,8 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
     });
   }
 
-  // Probes: a normal reading, then a critically low chlorine one, about once a second.
+  // Probes, about once a second: a sensor gets a normal reading, then a critically low chlorine
+  // one (high priority); another gets a normal one, then a low one (medium priority).
   std::thread prober;
   if (o.alert_probes > 0) {
     prober = std::thread([&] {
@@ -614,9 +703,7 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
       // A per-run base keeps probe sensors fresh, so a previous run's open alert cannot
       // deduplicate this run's.
       std::int64_t base = NowNs() / 1'000'000'000 % 1'000'000 * 1000;
-      for (int k = 0; k < o.alert_probes && !load_stop.load() && Clock::now() < deadline; ++k) {
-        auto next = Clock::now() + milliseconds(1000);
-        std::string sensor = "bench-probe-" + std::to_string(base + k);
+      auto probe = [&](const std::string& sensor, double chlorine, bool high) {
         std::int64_t now_ms = NowNs() / 1'000'000;
         auto r = client->Request("POST", "/api/v1/readings", ProbeBody(sensor, now_ms - 1000, 0.8),
                                  "application/json");
@@ -624,13 +711,19 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
           spdlog::warn("bench: probe {} normal reading failed: {}", sensor,
                        r.ok() ? std::to_string(r->status) : r.status().message());
         }
-        probes.Sent(sensor, NowNs());
-        r = client->Request("POST", "/api/v1/readings", ProbeBody(sensor, now_ms, 0.05),
+        probes.Sent(sensor, NowNs(), high);
+        r = client->Request("POST", "/api/v1/readings", ProbeBody(sensor, now_ms, chlorine),
                             "application/json");
         if (!r.ok() || r->status / 100 != 2) {
-          spdlog::warn("bench: probe {} critical reading failed: {}", sensor,
+          spdlog::warn("bench: probe {} alerting reading failed: {}", sensor,
                        r.ok() ? std::to_string(r->status) : r.status().message());
         }
+      };
+      for (int k = 0; k < o.alert_probes && !load_stop.load() && Clock::now() < deadline; ++k) {
+        auto next = Clock::now() + milliseconds(1000);
+        // Default profile: free chlorine below 0.2 mg/L is critical, below 0.3 a warning.
+        probe("bench-probe-" + std::to_string(base + k), 0.05, true);
+        probe("bench-probe-m-" + std::to_string(base + k), 0.25, false);
         while (Clock::now() < next && !load_stop.load())
           std::this_thread::sleep_for(milliseconds(20));
       }
@@ -706,19 +799,34 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
       std::this_thread::sleep_for(milliseconds(20));
     stream->Stop();
   }
+  webhooks.Stop();
   ServerMetrics after = metrics.Scrape();
 
   // ---- results ----
-  std::vector<double> alert_client, alert_server;
-  std::size_t probes_sent = 0;
+  // High-priority probes: alert_client / alert_server (the WebSocket) and webhook_high.
+  std::vector<double> alert_client, alert_server, medium_ws, webhook_high, webhook_medium;
+  std::size_t probes_sent = 0, medium_sent = 0;
   for (const auto& [sensor, p] : probes.Snapshot()) {
+    auto ms = [&p](std::int64_t at) { return static_cast<double>(at - p.sent_ns) / 1e6; };
+    if (!p.high) {
+      ++medium_sent;
+      if (p.received_ns != 0) medium_ws.push_back(ms(p.received_ns));
+      if (p.webhook_ns != 0) webhook_medium.push_back(ms(p.webhook_ns));
+      continue;
+    }
     ++probes_sent;
+    if (p.webhook_ns != 0) webhook_high.push_back(ms(p.webhook_ns));
     if (p.received_ns == 0) continue;
-    alert_client.push_back(static_cast<double>(p.received_ns - p.sent_ns) / 1e6);
+    alert_client.push_back(ms(p.received_ns));
     if (p.server_ns >= 0) alert_server.push_back(static_cast<double>(p.server_ns) / 1e6);
   }
-  std::sort(alert_client.begin(), alert_client.end());
-  std::sort(alert_server.begin(), alert_server.end());
+  for (auto* v : {&alert_client, &alert_server, &medium_ws, &webhook_high, &webhook_medium}) {
+    std::sort(v->begin(), v->end());
+  }
+  auto latency = [](const std::vector<double>& v, std::size_t sent) {
+    return fmt::format("{:.2f} / {:.2f} / {:.2f} ms ({} of {})", Quantile(v, 0.5),
+                       Quantile(v, 0.99), v.empty() ? 0.0 : v.back(), v.size(), sent);
+  };
 
   const double sent_rate = load_s > 0 ? static_cast<double>(total.sent) / load_s : 0;
   double accepted_rate = 0;
@@ -786,6 +894,12 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
         fmt::format("{:.2f} / {:.2f} / {:.2f} ms (received -> pushed)", Quantile(alert_server, 0.5),
                     Quantile(alert_server, 0.99),
                     alert_server.empty() ? 0.0 : alert_server.back()));
+    row("medium alert, send -> WebSocket", latency(medium_ws, medium_sent));
+    if (o.webhook_port != 0) {
+      row("high alert, send -> webhook", latency(webhook_high, probes_sent));
+      row("medium alert, send -> webhook", latency(webhook_medium, medium_sent));
+      row("webhook requests received", std::to_string(webhooks.received()));
+    }
   } else {
     row("alert latency", "n/a (no probes)");
   }
@@ -858,6 +972,12 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
       a["alerts"] = alert_client.size();
       a["client"] = Stats3(alert_client, false);
       a["server"] = Stats3(alert_server, false);
+      a["medium_probes"] = medium_sent;
+      a["medium_ws"] = Stats3(medium_ws, false);
+      if (o.webhook_port != 0) {
+        a["webhook_high"] = Stats3(webhook_high, false);
+        a["webhook_medium"] = Stats3(webhook_medium, false);
+      }
       j["alert_latency"] = std::move(a);
     } else {
       j["alert_latency"] = nullptr;
@@ -925,6 +1045,11 @@ CLI::App* AddBenchCommand(CLI::App& parent, int* exit_code) {
       ->check(CLI::IsMember({"influxdb"}));
   cmd->add_option("--alert-probes", opts->alert_probes,
                   "Critical-chlorine probes measuring alert latency over the WebSocket; 0 = off")
+      ->capture_default_str();
+  cmd->add_option("--webhook-port", opts->webhook_port,
+                  "Receive the server's webhook notifications on 127.0.0.1 at this port and time "
+                  "the probes' alerts to them (a policy must route site bench-probes there); 0 = "
+                  "off")
       ->capture_default_str();
   cmd->add_option("--json", opts->json_file, "Also write the results as JSON to this file");
   cmd->add_option("--metrics-url", opts->metrics_url, "Prometheus metrics (default <api>/metrics)");

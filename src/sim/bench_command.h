@@ -41,6 +41,9 @@ struct BenchOptions {
   std::int64_t rounds = 0;
   std::string peer;  // "" (aquawatch) or "influxdb"
   int alert_probes = 20;
+  // Receive the server's webhook notifications on 127.0.0.1:<port> and time the probes' alerts
+  // to them; 0 = off.
+  std::uint16_t webhook_port = 0;
   std::string json_file;
   std::string metrics_url;  // empty: <api>/metrics
   std::string api_url;      // REST + WebSocket base; empty: the http target, or http://host:8080
