@@ -604,6 +604,29 @@ Result<std::optional<Alert>> AlertManager::Get(std::uint64_t id) {
   return std::optional<Alert>(std::move(one.front()));
 }
 
+Result<std::vector<Alert>> AlertManager::Grouped(const Alert& alert) {
+  std::vector<Alert> grouped;
+  const bool incident = alert.kind == kZoneEventKind;
+  if (alert.zone.empty() || (!incident && alert.kind != kEventKind)) return grouped;
+  // In alarm over [opened_ns, resolved_ns) in sensor time; not yet resolved = still in alarm.
+  auto end_of = [](const Alert& a) {
+    return a.resolved() ? a.resolved_ns : std::numeric_limits<std::int64_t>::max();
+  };
+  AlertQuery q;
+  q.zone = alert.zone;
+  q.kind = incident ? kEventKind : kZoneEventKind;
+  q.opened_to_ns = end_of(alert);
+  q.limit = 10'000;  // a zone's sensors; more would be no incident anyone could read
+  auto candidates = Query(q);
+  if (!candidates.ok()) return candidates.status();
+  for (Alert& a : *candidates) {
+    if (end_of(a) > alert.opened_ns) {  // the two spans overlap
+      grouped.push_back(std::move(a));
+    }
+  }
+  return grouped;
+}
+
 std::optional<Alert> AlertManager::Current(std::uint64_t id) {
   {
     std::lock_guard lock(mu_);

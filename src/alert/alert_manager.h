@@ -154,6 +154,11 @@ class AlertManager {
   Result<std::vector<Alert>> Query(const AlertQuery& query);
   Result<std::optional<Alert>> Get(std::uint64_t id);
   Result<std::vector<AlertHistoryEntry>> History(std::uint64_t id);
+  // The alerts grouped with `alert` (newest first): for a zone incident ("zone_event"), the
+  // sensors' "event" alerts of its zone that were in alarm at some time while it was; for an
+  // "event" alert, the zone incidents it was part of. Empty for other kinds or without a zone.
+  // Derived from the stored alerts' times (sensor time), so it holds for alerts of any age.
+  Result<std::vector<Alert>> Grouped(const Alert& alert);
   // The alert as it is now, with its suppression as of now: from memory while it is live, else
   // from the store. nullopt when unknown or unreadable. For the Notifier.
   std::optional<Alert> Current(std::uint64_t id);

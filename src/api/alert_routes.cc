@@ -106,11 +106,20 @@ HttpResponse GetOne(AlertManager& alerts, std::uint64_t id) {
   if (!alert->has_value()) return ApiError(404, fmt::format("no alert {}", id));
   auto history = alerts.History(id);
   if (!history.ok()) return ErrorResponse(history.status());
+  auto grouped = alerts.Grouped(**alert);
+  if (!grouped.ok()) return ErrorResponse(grouped.status());
   std::string body = R"({"alert":)";
   AppendAlertJson(body, **alert);
   AppendJsonKey(body, "history");
   AppendAlertHistoryJson(body, *history);
-  body += "}";
+  // A zone incident lists its members; a member, the incidents it was part of.
+  AppendJsonKey(body, (*alert)->kind == kZoneEventKind ? "members" : "incidents");
+  body += "[";
+  for (std::size_t i = 0; i < grouped->size(); ++i) {
+    if (i > 0) body += ",";
+    AppendAlertJson(body, (*grouped)[i]);
+  }
+  body += "]}";
   return JsonResponse(std::move(body));
 }
 

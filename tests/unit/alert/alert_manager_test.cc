@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "alert/alert_manager.h"
 #include "testing/alert_recorder.h"
@@ -113,6 +116,58 @@ TEST(AlertManager, TwoSensorsOfOneZoneInAlarmRaiseAHighPriorityZoneAlert) {
   m.OnDetectorTransition(Event("s5", "", true, "water_quality_deviation", 31));
   m.OnDetectorTransition(Event("s6", "", true, "water_quality_deviation", 32));
   EXPECT_FALSE(OpenZoneAlert(m));
+}
+
+std::vector<std::string> Sensors(const std::vector<Alert>& alerts) {
+  std::vector<std::string> out;
+  for (const Alert& a : alerts) out.push_back(a.sensor.empty() ? "zone:" + a.zone : a.sensor);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(AlertManager, AZoneIncidentGroupsTheSensorsAlertsThatOverlapIt) {
+  AlertManager m;
+  m.OnDetectorTransition(Event("s1", "zone-a", true, "water_quality_deviation", 10));
+  m.OnDetectorTransition(Event("s9", "zone-b", true, "water_quality_deviation", 11));
+  m.OnDetectorTransition(Event("s2", "zone-a", true, "probable_contamination", 12));
+  m.OnDetectorTransition(Event("s3", "zone-a", true, "water_quality_deviation", 13));
+  const Alert incident = *OpenZoneAlert(m);
+  m.OnDetectorTransition(Event("s1", "zone-a", false, "", 20));
+  m.OnDetectorTransition(Event("s2", "zone-a", false, "", 21));  // the incident ends here
+  ASSERT_FALSE(OpenZoneAlert(m));
+  // After it: s3 clears, then s4 is alone in the zone (no incident).
+  m.OnDetectorTransition(Event("s3", "zone-a", false, "", 25));
+  m.OnDetectorTransition(Event("s4", "zone-a", true, "water_quality_deviation", 30));
+  ASSERT_FALSE(OpenZoneAlert(m));
+  auto a = m.Get(incident.id);
+  ASSERT_TRUE(a.ok() && a->has_value());
+  auto members = m.Grouped(**a);
+  ASSERT_TRUE(members.ok());
+  // s1 began before the incident and counts; s9 is another zone; s4 came after it ended.
+  EXPECT_EQ(Sensors(*members), (std::vector<std::string>{"s1", "s2", "s3"}));
+
+  auto s3 = m.List(AlertManager::Filter::kAll, 10, "s3");
+  ASSERT_EQ(s3.size(), 1u);
+  auto incidents = m.Grouped(s3[0]);
+  ASSERT_TRUE(incidents.ok());
+  EXPECT_EQ(Sensors(*incidents), (std::vector<std::string>{"zone:zone-a"}));
+  auto s4 = m.List(AlertManager::Filter::kAll, 10, "s4");
+  ASSERT_EQ(s4.size(), 1u);
+  EXPECT_TRUE(m.Grouped(s4[0])->empty());
+  // A second incident in the zone groups only its own members.
+  m.OnDetectorTransition(Event("s5", "zone-a", true, "water_quality_deviation", 40));
+  auto second = OpenZoneAlert(m);
+  ASSERT_TRUE(second);
+  ASSERT_NE(second->id, incident.id);
+  EXPECT_EQ(Sensors(*m.Grouped(*second)), (std::vector<std::string>{"s4", "s5"}));
+  EXPECT_EQ(m.Grouped(s3[0])->size(), 1u) << "s3 had cleared before the second";
+  s4 = m.List(AlertManager::Filter::kAll, 10, "s4");
+  EXPECT_EQ(Sensors(*m.Grouped(s4[0])), (std::vector<std::string>{"zone:zone-a"}));
+  // Threshold alerts are not grouped.
+  m.OnThresholdTransition(T("s1", Level::kNormal, Level::kCriticalLow, 0.1, 41));
+  auto threshold = m.List(AlertManager::Filter::kOpen, 10, "s1");
+  ASSERT_EQ(threshold.size(), 1u);
+  EXPECT_TRUE(m.Grouped(threshold[0])->empty());
 }
 
 TEST(AlertManager, ZoneCorrelationCanBeTurnedOff) {
