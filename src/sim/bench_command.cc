@@ -885,15 +885,8 @@ int RunBench(const BenchOptions& opt_in, const std::atomic<bool>& stop) {
     row("ack latency", fmt::format("n/a ({} has no acknowledgements)", o.transport));
   }
   if (o.alert_probes > 0) {
-    row("alert probes answered", fmt::format("{} of {}", alert_client.size(), probes_sent));
-    row("alert latency, client p50/p99/max",
-        fmt::format("{:.2f} / {:.2f} / {:.2f} ms (send -> WebSocket)", Quantile(alert_client, 0.5),
-                    Quantile(alert_client, 0.99),
-                    alert_client.empty() ? 0.0 : alert_client.back()));
-    row("alert latency, server p50/p99/max",
-        fmt::format("{:.2f} / {:.2f} / {:.2f} ms (received -> pushed)", Quantile(alert_server, 0.5),
-                    Quantile(alert_server, 0.99),
-                    alert_server.empty() ? 0.0 : alert_server.back()));
+    row("high alert, send -> WebSocket", latency(alert_client, probes_sent));
+    row("high alert, server received -> pushed", latency(alert_server, probes_sent));
     row("medium alert, send -> WebSocket", latency(medium_ws, medium_sent));
     if (o.webhook_port != 0) {
       row("high alert, send -> webhook", latency(webhook_high, probes_sent));
